@@ -1,0 +1,198 @@
+/*
+ * Semiring Kernels: the public C ABI.
+ *
+ * One header, C11, prefix sk_. It is the input of jextract (see jextract/) and the only thing a
+ * C or C++ program needs besides the shared library. Conventions:
+ *   - Every function that can fail returns sk_status (SK_OK = 0). The message of a failure is
+ *     kept on the context that failed (sk_context_last_error) and, for every call, on the calling
+ *     thread (sk_last_error) until that thread's next failing call.
+ *   - Tensors cross the boundary as sk_tensor descriptors: data pointer, dtype, device, rank,
+ *     shape and strides counted in elements (not bytes). Strides may be any non-negative values
+ *     for inputs; outputs must not overlap themselves.
+ *   - Outputs are allocated by the caller. Scratch memory comes from the context's workspace.
+ *   - On any error no output buffer has been written.
+ *   - Option structs begin with struct_size = sizeof(the struct) so fields can be appended.
+ *   - A context is used by one thread at a time; distinct contexts may run concurrently.
+ */
+#ifndef SEMIRING_KERNELS_H
+#define SEMIRING_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SK_BUILDING_LIBRARY)
+#define SK_API __attribute__((visibility("default")))
+#else
+#define SK_API
+#endif
+
+/* Version of this header. sk_abi_version() returns the value the library was built with; a
+ * binding checks that they agree before any other call. */
+#define SK_VERSION_MAJOR 0
+#define SK_VERSION_MINOR 1
+#define SK_VERSION_PATCH 0
+#define SK_ABI_VERSION 1
+#define SK_MAX_RANK 8
+#define SK_DEVICE_NAME_CAPACITY 256
+
+typedef enum sk_status {
+    SK_OK = 0,
+    SK_ERROR_INVALID_ARGUMENT = 1, /* a value is out of its allowed range */
+    SK_ERROR_NULL_POINTER = 2,     /* a required pointer was NULL */
+    SK_ERROR_SHAPE = 3,            /* wrong rank, mismatched or negative extents, bad strides */
+    SK_ERROR_DTYPE = 4,            /* unsupported or mismatched element type */
+    SK_ERROR_DEVICE = 5,           /* unknown device, wrong device, or no such CUDA device */
+    SK_ERROR_UNSUPPORTED = 6,      /* a valid request this build or op does not support */
+    SK_ERROR_OUT_OF_MEMORY = 7,    /* allocation failed or the workspace limit was reached */
+    SK_ERROR_CUDA = 8,             /* a CUDA runtime call failed */
+    SK_ERROR_INTERNAL = 9          /* a bug: please report it with the message */
+} sk_status;
+
+typedef enum sk_dtype {
+    SK_DTYPE_FLOAT32 = 1,
+    SK_DTYPE_FLOAT64 = 2,
+    SK_DTYPE_INT32 = 3,
+    SK_DTYPE_INT64 = 4
+} sk_dtype;
+
+typedef enum sk_device_type {
+    SK_DEVICE_CPU = 0,
+    SK_DEVICE_CUDA = 1
+} sk_device_type;
+
+/* The semirings (plus, times, zero, one):
+ *   LOG     (logsumexp, +, -inf, 0)     MAX (max, +, -inf, 0)     MIN (min, +, +inf, 0)
+ *   REAL    (+, *, 0, 1)                BOOLEAN (or, and, 0, 1) on values 0/1 (nonzero = 1) */
+typedef enum sk_semiring {
+    SK_SEMIRING_LOG = 0,
+    SK_SEMIRING_MAX = 1,
+    SK_SEMIRING_REAL = 2,
+    SK_SEMIRING_MIN = 3,
+    SK_SEMIRING_BOOLEAN = 4
+} sk_semiring;
+
+/* A strided view of caller memory. Element (i0, ..., i{rank-1}) lives at
+ * data + sum_d i_d * strides[d] elements. Entries of shape/strides at or past rank are ignored. */
+typedef struct sk_tensor {
+    void *data;
+    int32_t dtype;        /* sk_dtype */
+    int32_t device_type;  /* sk_device_type */
+    int32_t device_index; /* CUDA ordinal; 0 for CPU */
+    int32_t rank;         /* 0 .. SK_MAX_RANK */
+    int64_t shape[SK_MAX_RANK];
+    int64_t strides[SK_MAX_RANK];
+} sk_tensor;
+
+typedef struct sk_device_info {
+    char name[SK_DEVICE_NAME_CAPACITY];
+    int32_t compute_capability_major;
+    int32_t compute_capability_minor;
+    int32_t multiprocessor_count;
+    int32_t reserved;
+    int64_t total_memory_bytes;
+} sk_device_info;
+
+/* Opaque: device, CUDA stream, caching workspace allocator, CPU thread pool, last error. */
+typedef struct sk_context sk_context;
+
+/* ---- version and capabilities (never fail) ---------------------------------------------- */
+SK_API const char *sk_version_string(void);
+SK_API int32_t sk_version_major(void);
+SK_API int32_t sk_version_minor(void);
+SK_API int32_t sk_version_patch(void);
+SK_API int32_t sk_abi_version(void);
+/* 1 when the library was built with CUDA, 0 otherwise. */
+SK_API int32_t sk_cuda_compiled(void);
+/* A fixed, human readable description of a status code. */
+SK_API const char *sk_status_name(int32_t status);
+
+/* ---- errors ------------------------------------------------------------------------------ */
+/* The message of the calling thread's most recent failure ("" if none). Valid until that
+ * thread's next failing call. */
+SK_API const char *sk_last_error(void);
+/* The message of the most recent failure of a call made with ctx ("" if none). */
+SK_API const char *sk_context_last_error(const sk_context *ctx);
+/* Copies the calling thread's last error into buf (NUL terminated, truncated to capacity).
+ * Returns the full message length. */
+SK_API int64_t sk_last_error_copy(char *buf, int64_t capacity);
+
+/* ---- devices ----------------------------------------------------------------------------- */
+/* Number of CUDA devices the driver reports; 0 (and SK_OK) without CUDA or without a driver. */
+SK_API sk_status sk_cuda_device_count(int32_t *count);
+/* Why CUDA is unusable ("" when it is usable): not compiled in, no driver, no device. */
+SK_API const char *sk_cuda_unavailable_reason(void);
+SK_API sk_status sk_cuda_device_info(int32_t device_index, sk_device_info *info);
+
+/* ---- contexts ---------------------------------------------------------------------------- */
+/* Creates a context on a device. For CUDA it creates a non-blocking stream on that device. */
+SK_API sk_status sk_context_create(int32_t device_type, int32_t device_index, sk_context **out);
+/* Destroys a context (NULL is accepted), freeing its workspace, stream and threads. */
+SK_API sk_status sk_context_destroy(sk_context *ctx);
+SK_API sk_status sk_context_device(const sk_context *ctx, int32_t *device_type,
+                                   int32_t *device_index);
+/* Number of CPU threads the context's pool uses (0 = hardware concurrency, the default). */
+SK_API sk_status sk_context_set_num_threads(sk_context *ctx, int32_t num_threads);
+SK_API sk_status sk_context_num_threads(const sk_context *ctx, int32_t *num_threads);
+/* Upper bound for the workspace the context may hold (bytes, 0 = unlimited, the default).
+ * An op that needs more fails with SK_ERROR_OUT_OF_MEMORY naming the need and the limit. */
+SK_API sk_status sk_context_set_workspace_limit(sk_context *ctx, int64_t bytes);
+/* Bytes currently held by the workspace cache, and releases the cache. */
+SK_API sk_status sk_context_workspace_bytes(const sk_context *ctx, int64_t *bytes);
+SK_API sk_status sk_context_release_workspace(sk_context *ctx);
+/* Waits until all work queued on the context's stream is done (no-op for CPU). */
+SK_API sk_status sk_context_synchronize(sk_context *ctx);
+
+/* ---- memory ------------------------------------------------------------------------------ */
+/* Allocates bytes on the context's device (host memory for CPU contexts, 256-byte aligned). */
+SK_API sk_status sk_malloc(sk_context *ctx, int64_t bytes, void **out);
+/* Frees memory from sk_malloc with the same context (NULL is accepted). */
+SK_API sk_status sk_free(sk_context *ctx, void *ptr);
+/* Copies bytes between host and device memory in any direction, ordered on the context's
+ * stream; returns after the copy is complete. Device types are sk_device_type values. */
+SK_API sk_status sk_memcpy(sk_context *ctx, void *dst, int32_t dst_device_type, const void *src,
+                           int32_t src_device_type, int64_t bytes);
+
+/* ---- batched semiring matrix multiply ---------------------------------------------------- */
+typedef struct sk_matmul_options {
+    int64_t struct_size; /* sizeof(sk_matmul_options) */
+    int32_t semiring;    /* sk_semiring */
+    int32_t reserved;    /* must be 0 */
+} sk_matmul_options;
+
+/* C[b] = A[b] (x) B[b]:  C[b,i,j] = PLUS_k TIMES(A[b,i,k], B[b,k,j]).
+ *   a: (M, K) or (batch_a, M, K); b: (K, N) or (batch_b, K, N); c: (M, N) or (batch, M, N);
+ *   c is rank 3 when a or b is; batch_a and batch_b are each 1 or batch (an operand of rank 2
+ *   or batch extent 1 is shared by every product). Same dtype (float32 or float64) for a, b, c,
+ *   all on the context's device.
+ *   argmax: optional (NULL to skip) int32 tensor shaped like c, only for MAX and MIN: receives
+ *   the k that attains C[b,i,j], the lowest such k on ties, -1 where C is the semiring zero
+ *   (all terms -inf for MAX, +inf for MIN) or K = 0. NaN propagates: a NaN term wins.
+ * K = 0 gives the semiring zero. */
+SK_API sk_status sk_semiring_matmul(sk_context *ctx, const sk_matmul_options *options,
+                                    const sk_tensor *a, const sk_tensor *b, sk_tensor *c,
+                                    sk_tensor *argmax);
+
+/* Vector-Jacobian product of sk_semiring_matmul given grad_c = dL/dC.
+ *   REAL: grad_a = grad_c B^T, grad_b = A^T grad_c.
+ *   LOG:  grad_a[i,k] = sum_j grad_c[i,j] exp(A[i,k] + B[k,j] - C[i,j]) (0 where C = -inf),
+ *         grad_b likewise; c must be the forward output.
+ *   MAX/MIN: grad_c[i,j] is routed to A[i,argmax] and B[argmax,j]; argmax is the forward's
+ *         (pass NULL to have it recomputed); c is not read and may be NULL.
+ *   BOOLEAN has no gradient (SK_ERROR_UNSUPPORTED).
+ * grad_a / grad_b may be NULL to skip; each has its operand's shape, is overwritten (not
+ * accumulated), and for a shared operand holds the sum over the batch (summed in batch order,
+ * so results are deterministic). */
+SK_API sk_status sk_semiring_matmul_backward(sk_context *ctx, const sk_matmul_options *options,
+                                             const sk_tensor *a, const sk_tensor *b,
+                                             const sk_tensor *c, const sk_tensor *argmax,
+                                             const sk_tensor *grad_c, sk_tensor *grad_a,
+                                             sk_tensor *grad_b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SEMIRING_KERNELS_H */
