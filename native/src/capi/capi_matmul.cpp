@@ -9,6 +9,14 @@
 namespace sk::capi {
 namespace {
 
+// Calls the CUDA backend; a build without CUDA cannot have a CUDA context, but says so anyway.
+#ifdef SK_HAVE_CUDA
+#define SK_CUDA_BACKEND(call) call
+#else
+#define SK_CUDA_BACKEND(call) \
+    fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
+#endif
+
 Semiring require_options(const sk_matmul_options *options) {
     if (!options) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
     if (options->struct_size < static_cast<int64_t>(offsetof(sk_matmul_options, reserved) + sizeof(int32_t)))
@@ -103,7 +111,7 @@ void run_forward(sk_context &ctx, Semiring semiring, const Product &p, const sk_
     if (p.shape.batch == 0 || p.shape.m == 0 || p.shape.n == 0) return;  // empty output
     ctx.activate();
     if (ctx.is_cuda())
-        matmul::forward_cuda(ctx, args);
+        SK_CUDA_BACKEND(matmul::forward_cuda(ctx, args));
     else
         matmul::forward_cpu(ctx, args);
 }
@@ -131,14 +139,14 @@ void run_backward(sk_context &ctx, Semiring semiring, const Product &p, const sk
             const auto view = as_view3<T>(*g);
             const index_t rows = g->shape[g->rank - 2], cols = g->shape[g->rank - 1];
             if (ctx.is_cuda())
-                matmul::fill_cuda(ctx, view, batch, rows, cols, T(0));
+                SK_CUDA_BACKEND(matmul::fill_cuda(ctx, view, batch, rows, cols, T(0)));
             else
                 matmul::fill_cpu(ctx, view, batch, rows, cols, T(0));
         }
         return;
     }
     if (ctx.is_cuda())
-        matmul::backward_cuda(ctx, args);
+        SK_CUDA_BACKEND(matmul::backward_cuda(ctx, args));
     else
         matmul::backward_cpu(ctx, args);
 }

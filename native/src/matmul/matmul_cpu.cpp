@@ -30,7 +30,8 @@ template <class T>
 struct RealStep {
     static constexpr bool kTracksIndex = false;
     static T init() { return T(0); }
-    static void apply(T &acc, std::int32_t &, T a, T b, std::int32_t) { acc += a * b; }
+    template <class I>
+    static void apply(T &acc, I &, T a, T b, I) { acc += a * b; }
 };
 
 // acc = better(a + b, acc) ? a + b : acc, with a plain comparison (exact for finite inputs;
@@ -39,11 +40,15 @@ template <class T, bool Max, bool TrackIndex>
 struct SelectStep {
     static constexpr bool kTracksIndex = TrackIndex;
     static T init() { return Max ? -positive_infinity<T>() : positive_infinity<T>(); }
-    static void apply(T &acc, std::int32_t &idx, T a, T b, std::int32_t k) {
+    template <class I>
+    static void apply(T &acc, I &idx, T a, T b, I k) {
         const T v = a + b;
         const bool take = Max ? (v > acc) : (v < acc);
         acc = take ? v : acc;
-        if (TrackIndex) idx = take ? k : idx;
+        if (TrackIndex) {  // branch-free select, so the compiler vectorises it
+            const I mask = -static_cast<I>(take);
+            idx = (k & mask) | (idx & ~mask);
+        }
     }
 };
 
@@ -53,9 +58,11 @@ template <class Step, class T, index_t R>
 inline void micro_kernel(const T *const *a_rows, const T *b_block, index_t ldb, index_t k_begin,
                          index_t k_end, T *const *acc_rows, std::int32_t *const *idx_rows) {
     constexpr index_t W = 64 / sizeof(T);  // one 512-bit worth of columns per row
+    // Indices live in registers as integers of T's width so compare-and-blend vectorises.
+    using Lane = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
     for (index_t j0 = 0; j0 < ldb; j0 += W) {
         T acc[R][W];
-        std::int32_t idx[R][W];
+        Lane idx[R][W];
         for (index_t r = 0; r < R; ++r)
             for (index_t c = 0; c < W; ++c) {
                 acc[r][c] = acc_rows[r][j0 + c];
@@ -66,13 +73,13 @@ inline void micro_kernel(const T *const *a_rows, const T *b_block, index_t ldb, 
             for (index_t r = 0; r < R; ++r) {
                 const T a = a_rows[r][k];
                 for (index_t c = 0; c < W; ++c)
-                    Step::apply(acc[r][c], idx[r][c], a, b[c], static_cast<std::int32_t>(k));
+                    Step::apply(acc[r][c], idx[r][c], a, b[c], static_cast<Lane>(k));
             }
         }
         for (index_t r = 0; r < R; ++r)
             for (index_t c = 0; c < W; ++c) {
                 acc_rows[r][j0 + c] = acc[r][c];
-                if (Step::kTracksIndex) idx_rows[r][j0 + c] = idx[r][c];
+                if (Step::kTracksIndex) idx_rows[r][j0 + c] = static_cast<std::int32_t>(idx[r][c]);
             }
     }
 }

@@ -1,0 +1,66 @@
+/* Prints the layout of every struct and the value of every enum and macro constant of the
+ * public header, one per line: "sizeof <struct> <n>", "offsetof <struct>.<field> <n>",
+ * "enum <NAME> <value>", "define <NAME> <value>". The Java tests compare the checked-in
+ * bindings with this output, so a header change that the bindings miss fails CI. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "semiring_kernels.h"
+
+#define SIZE(s) printf("sizeof %s %zu\n", #s, sizeof(s))
+#define OFFSET(s, f) printf("offsetof %s.%s %zu\n", #s, #f, offsetof(s, f))
+#define ENUM(e) printf("enum %s %d\n", #e, (int)(e))
+#define DEFINE(d) printf("define %s %d\n", #d, (int)(d))
+
+int main(void) {
+    SIZE(sk_tensor);
+    OFFSET(sk_tensor, data);
+    OFFSET(sk_tensor, dtype);
+    OFFSET(sk_tensor, device_type);
+    OFFSET(sk_tensor, device_index);
+    OFFSET(sk_tensor, rank);
+    OFFSET(sk_tensor, shape);
+    OFFSET(sk_tensor, strides);
+    SIZE(sk_device_info);
+    OFFSET(sk_device_info, name);
+    OFFSET(sk_device_info, compute_capability_major);
+    OFFSET(sk_device_info, compute_capability_minor);
+    OFFSET(sk_device_info, multiprocessor_count);
+    OFFSET(sk_device_info, reserved);
+    OFFSET(sk_device_info, total_memory_bytes);
+    SIZE(sk_matmul_options);
+    OFFSET(sk_matmul_options, struct_size);
+    OFFSET(sk_matmul_options, semiring);
+    OFFSET(sk_matmul_options, reserved);
+
+    ENUM(SK_OK);
+    ENUM(SK_ERROR_INVALID_ARGUMENT);
+    ENUM(SK_ERROR_NULL_POINTER);
+    ENUM(SK_ERROR_SHAPE);
+    ENUM(SK_ERROR_DTYPE);
+    ENUM(SK_ERROR_DEVICE);
+    ENUM(SK_ERROR_UNSUPPORTED);
+    ENUM(SK_ERROR_OUT_OF_MEMORY);
+    ENUM(SK_ERROR_CUDA);
+    ENUM(SK_ERROR_INTERNAL);
+    ENUM(SK_DTYPE_FLOAT32);
+    ENUM(SK_DTYPE_FLOAT64);
+    ENUM(SK_DTYPE_INT32);
+    ENUM(SK_DTYPE_INT64);
+    ENUM(SK_DEVICE_CPU);
+    ENUM(SK_DEVICE_CUDA);
+    ENUM(SK_SEMIRING_LOG);
+    ENUM(SK_SEMIRING_MAX);
+    ENUM(SK_SEMIRING_REAL);
+    ENUM(SK_SEMIRING_MIN);
+    ENUM(SK_SEMIRING_BOOLEAN);
+
+    DEFINE(SK_VERSION_MAJOR);
+    DEFINE(SK_VERSION_MINOR);
+    DEFINE(SK_VERSION_PATCH);
+    DEFINE(SK_ABI_VERSION);
+    DEFINE(SK_MAX_RANK);
+    DEFINE(SK_DEVICE_NAME_CAPACITY);
+    /* The library agrees with the header it was built from. */
+    return sk_abi_version() == SK_ABI_VERSION ? 0 : 1;
+}
