@@ -1,7 +1,8 @@
 // A small fixed-size CPU thread pool owned by a context. parallel_for splits [0, n) into
 // contiguous chunks; the calling thread takes part, so a pool of one thread runs inline.
 // Chunking is a pure function of (n, grain, thread count), so any work whose per-index result
-// does not depend on the chunking is deterministic.
+// does not depend on the chunking is deterministic. Not re-entrant: a body must not call
+// parallel_for on the same pool (kernels parallelise one loop level and run the rest inline).
 #pragma once
 
 #include <condition_variable>
