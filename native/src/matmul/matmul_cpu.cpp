@@ -394,43 +394,70 @@ View3<T> transposed(View3<T> v) {
     return View3<T>{v.data, v.stride_b, v.stride_j, v.stride_i};
 }
 
-// Writes a gradient that is computed one batch at a time by compute(bi, out), where out is a
-// (rows x cols) batch-1 view. For a shared operand (stride_b 0, batch > 1) the per-batch
-// results are summed in batch order into the single matrix.
-template <class T, class Compute>
-void write_gradient(sk_context &ctx, View3<T> grad, index_t batch, index_t rows, index_t cols,
-                    Compute compute) {
-    if (grad.stride_b != 0 || batch == 1) {
-        for (index_t bi = 0; bi < batch; ++bi) compute(bi, batch_slice(grad, bi));
-        return;
+// Where one operand's gradient goes, batch by batch. For an operand with its own matrix per
+// batch, batch bi is written straight into its slice; for a shared operand (stride_b 0 while
+// batch > 1) each batch's term is computed into scratch and summed in batch order.
+template <class T>
+class GradientSink {
+public:
+    GradientSink(sk_context &ctx, View3<T> grad, index_t batch, index_t rows, index_t cols)
+        : ctx_(ctx), grad_(grad), rows_(rows), cols_(cols),
+          shared_(grad.data != nullptr && grad.stride_b == 0 && batch > 1) {
+        if (shared_) {
+            lease_ = ctx.workspace().acquire(sizeof(T) * rows * cols, "matmul backward: batch term");
+            term_ = View3<T>{lease_.as<T>(), 0, cols, 1};
+        }
     }
-    auto lease = ctx.workspace().acquire(sizeof(T) * rows * cols, "matmul backward: batch term");
-    View3<T> term{lease.as<T>(), 0, cols, 1};
-    for (index_t bi = 0; bi < batch; ++bi) {
-        compute(bi, term);
-        ctx.pool().parallel_for(rows, 16, [&](index_t i0, index_t i1) {
+    bool wanted() const { return grad_.data != nullptr; }
+    // The (rows x cols) batch-1 view that batch bi's gradient is written to.
+    View3<T> target(index_t bi) const { return shared_ ? term_ : batch_slice(grad_, bi); }
+    // Folds batch bi's term into a shared gradient (no-op otherwise).
+    void commit(index_t bi) {
+        if (!shared_) return;
+        ctx_.pool().parallel_for(rows_, 16, [&](index_t i0, index_t i1) {
             for (index_t i = i0; i < i1; ++i)
-                for (index_t j = 0; j < cols; ++j)
-                    grad(0, i, j) = bi == 0 ? term(0, i, j) : grad(0, i, j) + term(0, i, j);
+                for (index_t j = 0; j < cols_; ++j)
+                    grad_(0, i, j) = bi == 0 ? term_(0, i, j) : grad_(0, i, j) + term_(0, i, j);
         });
+    }
+
+private:
+    sk_context &ctx_;
+    View3<T> grad_;
+    index_t rows_, cols_;
+    bool shared_;
+    Workspace::Lease lease_;
+    View3<T> term_{};
+};
+
+// Runs per_batch(bi, sink_a, sink_b) for every batch, then folds shared gradients.
+template <class T, class PerBatch>
+void for_each_batch_gradient(sk_context &ctx, const BackwardArgs<T> &p, PerBatch per_batch) {
+    const Shape &s = p.shape;
+    GradientSink<T> sink_a(ctx, p.grad_a, s.batch, s.m, s.k);
+    GradientSink<T> sink_b(ctx, p.grad_b, s.batch, s.k, s.n);
+    for (index_t bi = 0; bi < s.batch; ++bi) {
+        per_batch(bi, sink_a, sink_b);
+        sink_a.commit(bi);
+        sink_b.commit(bi);
     }
 }
 
 template <class T>
 void backward_real(sk_context &ctx, const BackwardArgs<T> &p) {
     const Shape &s = p.shape;
-    if (p.grad_a.data)  // grad_a = grad_c B^T
-        write_gradient(ctx, p.grad_a, s.batch, s.m, s.k, [&](index_t bi, View3<T> out) {
+    for_each_batch_gradient(ctx, p, [&](index_t bi, GradientSink<T> &ga, GradientSink<T> &gb) {
+        if (ga.wanted()) {  // grad_a = grad_c B^T
             ForwardArgs<T> f{{1, s.m, s.k, s.n}, Semiring::Real, batch_slice(p.grad_c, bi),
-                             transposed(batch_slice(p.b, bi)), out, {}};
+                             transposed(batch_slice(p.b, bi)), ga.target(bi), {}};
             forward_real(ctx, f);
-        });
-    if (p.grad_b.data)  // grad_b = A^T grad_c
-        write_gradient(ctx, p.grad_b, s.batch, s.k, s.n, [&](index_t bi, View3<T> out) {
+        }
+        if (gb.wanted()) {  // grad_b = A^T grad_c
             ForwardArgs<T> f{{1, s.k, s.n, s.m}, Semiring::Real, transposed(batch_slice(p.a, bi)),
-                             batch_slice(p.grad_c, bi), out, {}};
+                             batch_slice(p.grad_c, bi), gb.target(bi), {}};
             forward_real(ctx, f);
-        });
+        }
+    });
 }
 
 // Log backward for one batch (see matmul.h): fast part through real products of the
@@ -510,15 +537,11 @@ struct LogBackwardBatch {
 
 template <class T>
 void backward_log(sk_context &ctx, const BackwardArgs<T> &p) {
-    const Shape &s = p.shape;
-    if (p.grad_a.data)
-        write_gradient(ctx, p.grad_a, s.batch, s.m, s.k, [&](index_t bi, View3<T> out) {
-            LogBackwardBatch<T>(ctx, p, bi).grad_a(out);
-        });
-    if (p.grad_b.data)
-        write_gradient(ctx, p.grad_b, s.batch, s.k, s.n, [&](index_t bi, View3<T> out) {
-            LogBackwardBatch<T>(ctx, p, bi).grad_b(out);
-        });
+    for_each_batch_gradient(ctx, p, [&](index_t bi, GradientSink<T> &ga, GradientSink<T> &gb) {
+        LogBackwardBatch<T> batch(ctx, p, bi);
+        if (ga.wanted()) batch.grad_a(ga.target(bi));
+        if (gb.wanted()) batch.grad_b(gb.target(bi));
+    });
 }
 
 // Caller-provided argmax entries index A's columns and B's rows: each must be in [-1, k).
@@ -555,8 +578,9 @@ void backward_select(sk_context &ctx, const BackwardArgs<T> &p) {
     } else {
         require_argmax_in_range(ctx, argmax, s);
     }
-    if (p.grad_a.data)
-        write_gradient(ctx, p.grad_a, s.batch, s.m, s.k, [&](index_t bi, View3<T> out) {
+    for_each_batch_gradient(ctx, p, [&](index_t bi, GradientSink<T> &ga, GradientSink<T> &gb) {
+        if (ga.wanted()) {
+            const View3<T> out = ga.target(bi);
             ctx.pool().parallel_for(s.m, 16, [&](index_t i0, index_t i1) {
                 for (index_t i = i0; i < i1; ++i) {
                     for (index_t t = 0; t < s.k; ++t) out(0, i, t) = T(0);
@@ -566,9 +590,9 @@ void backward_select(sk_context &ctx, const BackwardArgs<T> &p) {
                     }
                 }
             });
-        });
-    if (p.grad_b.data)
-        write_gradient(ctx, p.grad_b, s.batch, s.k, s.n, [&](index_t bi, View3<T> out) {
+        }
+        if (gb.wanted()) {
+            const View3<T> out = gb.target(bi);
             ctx.pool().parallel_for(s.n, 16, [&](index_t j0, index_t j1) {
                 for (index_t j = j0; j < j1; ++j) {
                     for (index_t t = 0; t < s.k; ++t) out(0, t, j) = T(0);
@@ -578,7 +602,8 @@ void backward_select(sk_context &ctx, const BackwardArgs<T> &p) {
                     }
                 }
             });
-        });
+        }
+    });
 }
 
 }  // namespace
