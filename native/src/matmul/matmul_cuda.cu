@@ -60,7 +60,7 @@ unsigned batch_grid(index_t batches) { return static_cast<unsigned>(batches < 65
 // ---- tile configurations and their choice ------------------------------------------------------
 
 // <type, BM, BN, warps along m, along n, thread tile TM x TN, pipeline stages, min blocks/SM>
-using FloatLarge = TileConfig<float, 128, 128, 2, 4, 8, 8, 3, 2>;  // 64 accumulators / thread
+using FloatLarge = TileConfig<float, 128, 128, 4, 2, 8, 8, 3, 2>;  // 64 accumulators / thread
 using FloatIndex = TileConfig<float, 128, 64, 2, 4, 8, 4, 3, 2>;   // 32 values + 32 indices
 using FloatSmall = TileConfig<float, 64, 64, 2, 4, 4, 4, 3, 3>;    // small problems: more blocks
 using DoubleTile = TileConfig<double, 64, 64, 2, 4, 4, 4, 3, 2>;   // DFMA SIMT, 16 accumulators
@@ -348,7 +348,7 @@ __global__ void select_fixup_kernel(View3<const T> a, View3<const T> b, View3<T>
 // Enough warps for the fix-up list's worst case, capped at a few blocks per multiprocessor
 // (the kernels loop); an empty list costs one launch whose blocks exit at once.
 unsigned fixup_grid(sk_context &ctx, index_t capacity) {
-    return grid_for(capacity * 32, 256, static_cast<index_t>(multiprocessor_count(ctx)) * 8);
+    return grid_for(capacity * 32, 256, static_cast<index_t>(multiprocessor_count(ctx)) * 4);
 }
 
 // ---- fills -------------------------------------------------------------------------------------
@@ -423,8 +423,9 @@ struct LogShifts {
         b = lease_b.as<T>();
         a_batch_stride = ba > 1 ? s.m : 0;
         b_batch_stride = bb > 1 ? s.n : 0;
-        line_stats<T>(la, s.m, s.k, ba, a, nullptr, stream_of(ctx));
-        line_stats<T>(lb, s.n, s.k, bb, b, nullptr, stream_of(ctx));
+        const int sms = multiprocessor_count(ctx);
+        line_stats<T>(la, s.m, s.k, ba, a, nullptr, ctx.workspace(), sms, stream_of(ctx));
+        line_stats<T>(lb, s.n, s.k, bb, b, nullptr, ctx.workspace(), sms, stream_of(ctx));
     }
 };
 
@@ -459,8 +460,9 @@ void forward_select(sk_context &ctx, const ForwardArgs<T> &p) {
     const index_t ba = packed_batches(la, s.batch), bb = packed_batches(lb, s.batch);
     Workspace::Lease flags_a = ctx.workspace().acquire(sizeof(std::uint32_t) * ba * s.m, "matmul: row flags of A");
     Workspace::Lease flags_b = ctx.workspace().acquire(sizeof(std::uint32_t) * bb * s.n, "matmul: column flags of B");
-    line_stats<T>(la, s.m, s.k, ba, nullptr, flags_a.as<std::uint32_t>(), stream);
-    line_stats<T>(lb, s.n, s.k, bb, nullptr, flags_b.as<std::uint32_t>(), stream);
+    const int sms = multiprocessor_count(ctx);
+    line_stats<T>(la, s.m, s.k, ba, nullptr, flags_a.as<std::uint32_t>(), ctx.workspace(), sms, stream);
+    line_stats<T>(lb, s.n, s.k, bb, nullptr, flags_b.as<std::uint32_t>(), ctx.workspace(), sms, stream);
     Workspace::Lease lease_a = acquire_panel<T>(ctx, ba, s.m, s.k, "matmul: packed A");
     Workspace::Lease lease_b = acquire_panel<T>(ctx, bb, s.n, s.k, "matmul: packed B");
     const Panel<T> pa = pack(la, Identity<T>{}, S::zero(), s.m, s.k, ba, lease_a.as<T>(), stream);

@@ -14,6 +14,7 @@
 
 #include "core/common.h"
 #include "core/cuda_check.h"
+#include "core/workspace.h"
 #include "matmul/matmul.h"
 #include "matmul/matmul_gemm_cuda.cuh"
 #include "semiring/semiring.h"
@@ -77,67 +78,132 @@ struct ExpShift {
 // For each line (b, r): shift[b, r] = finite_shift(max_k x) and/or flags[b, r] = OR_k
 // nonfinite_flag(x) (either output may be null). Max and OR are order-independent, so the result
 // does not depend on the reduction tree. NaN is skipped by the maximum, as on the CPU.
-//   AlongK: the lines are contiguous (stride_k == 1): one warp per line, lanes along k.
-//   otherwise: 32 lines per block, lanes across lines (coalesced when stride_r == 1), the 8 warps
-//   splitting k.
-template <class T, bool AlongK>
-__global__ void line_stats_kernel(Lines<T> src, index_t rows, index_t inner, index_t batches,
-                                  T *shift, std::uint32_t *flags) {
-    __shared__ T part_max[8][32];
-    __shared__ std::uint32_t part_flags[8][32];
+
+// Contiguous lines (stride_k == 1): one warp per line, lanes along k.
+template <class T>
+__global__ void line_stats_warp_kernel(Lines<T> src, index_t rows, index_t inner, index_t batches,
+                                       T *shift, std::uint32_t *flags) {
     for (index_t b = blockIdx.y; b < batches; b += gridDim.y) {
-        const index_t r = AlongK ? blockIdx.x * 8 + threadIdx.y : blockIdx.x * 32 + threadIdx.x;
+        const index_t r = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.y;
         T hi = -positive_infinity<T>();
         std::uint32_t f = 0;
-        if (r < rows) {
-            const index_t k_begin = AlongK ? threadIdx.x : threadIdx.y;
-            const index_t k_step = AlongK ? 32 : 8;
-            for (index_t k = k_begin; k < inner; k += k_step) {
+        if (r < rows)
+            for (index_t k = threadIdx.x; k < inner; k += 32) {
                 const T x = src(b, r, k);
                 hi = fmax(hi, x);
                 f |= nonfinite_flag(static_cast<double>(x));
             }
-        }
-        if (AlongK) {
 #pragma unroll
-            for (int offset = 16; offset > 0; offset /= 2) hi = fmax(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
-            f = __reduce_or_sync(0xffffffffu, f);
-            if (threadIdx.x == 0 && r < rows) {
-                if (shift) shift[b * rows + r] = finite_shift(hi);
-                if (flags) flags[b * rows + r] = f;
-            }
-        } else {
-            part_max[threadIdx.y][threadIdx.x] = hi;
-            part_flags[threadIdx.y][threadIdx.x] = f;
-            __syncthreads();
-            if (threadIdx.y == 0 && r < rows) {
-                for (int w = 1; w < 8; ++w) {
-                    hi = fmax(hi, part_max[w][threadIdx.x]);
-                    f |= part_flags[w][threadIdx.x];
-                }
-                if (shift) shift[b * rows + r] = finite_shift(hi);
-                if (flags) flags[b * rows + r] = f;
-            }
-            __syncthreads();
+        for (int offset = 16; offset > 0; offset /= 2) hi = fmax(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
+        f = __reduce_or_sync(0xffffffffu, f);
+        if (threadIdx.x == 0 && r < rows) {
+            if (shift) shift[b * rows + r] = finite_shift(hi);
+            if (flags) flags[b * rows + r] = f;
         }
     }
 }
 
+// Other lines: 32 lines per block, lanes across lines (coalesced when stride_r == 1), the 8 warps
+// splitting one chunk of k; chunk c of `chunks` covers k in [c * chunk, (c+1) * chunk). With one
+// chunk the block writes the final statistics, otherwise partial ones (part_max / part_flags,
+// indexed [(b * chunks + c) * rows + r]) that line_stats_finalize_kernel combines.
+template <class T>
+__global__ void line_stats_chunk_kernel(Lines<T> src, index_t rows, index_t inner, index_t batches,
+                                        index_t chunk, index_t chunks, T *shift, std::uint32_t *flags,
+                                        T *part_max, std::uint32_t *part_flags) {
+    __shared__ T warp_max[8][32];
+    __shared__ std::uint32_t warp_flags[8][32];
+    const index_t r = static_cast<index_t>(blockIdx.x) * 32 + threadIdx.x;
+    const index_t c = blockIdx.y;
+    const index_t k_end = (c + 1) * chunk < inner ? (c + 1) * chunk : inner;
+    for (index_t b = blockIdx.z; b < batches; b += gridDim.z) {
+        T hi = -positive_infinity<T>();
+        std::uint32_t f = 0;
+        if (r < rows)
+            for (index_t k = c * chunk + threadIdx.y; k < k_end; k += 8) {
+                const T x = src(b, r, k);
+                hi = fmax(hi, x);
+                f |= nonfinite_flag(static_cast<double>(x));
+            }
+        warp_max[threadIdx.y][threadIdx.x] = hi;
+        warp_flags[threadIdx.y][threadIdx.x] = f;
+        __syncthreads();
+        if (threadIdx.y == 0 && r < rows) {
+            for (int w = 1; w < 8; ++w) {
+                hi = fmax(hi, warp_max[w][threadIdx.x]);
+                f |= warp_flags[w][threadIdx.x];
+            }
+            if (chunks == 1) {
+                if (shift) shift[b * rows + r] = finite_shift(hi);
+                if (flags) flags[b * rows + r] = f;
+            } else {
+                part_max[(b * chunks + c) * rows + r] = hi;
+                part_flags[(b * chunks + c) * rows + r] = f;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+template <class T>
+__global__ void line_stats_finalize_kernel(index_t rows, index_t batches, index_t chunks,
+                                           const T *part_max, const std::uint32_t *part_flags,
+                                           T *shift, std::uint32_t *flags) {
+    const index_t total = batches * rows;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+         e += static_cast<index_t>(gridDim.x) * blockDim.x) {
+        const index_t b = e / rows, r = e % rows;
+        T hi = -positive_infinity<T>();
+        std::uint32_t f = 0;
+        for (index_t c = 0; c < chunks; ++c) {
+            hi = fmax(hi, part_max[(b * chunks + c) * rows + r]);
+            f |= part_flags[(b * chunks + c) * rows + r];
+        }
+        if (shift) shift[e] = finite_shift(hi);
+        if (flags) flags[e] = f;
+    }
+}
+
 // Per-line statistics of `batches` batches of src (1 for a shared operand) into
-// shift[batches * rows] / flags[batches * rows].
+// shift[batches * rows] / flags[batches * rows]. The partial results of the chunked path live in
+// `workspace` (stream-ordered, so the leases may end once the kernels are queued).
 template <class T>
 void line_stats(Lines<T> src, index_t rows, index_t inner, index_t batches, T *shift,
-                std::uint32_t *flags, cudaStream_t stream) {
+                std::uint32_t *flags, Workspace &workspace, int multiprocessors, cudaStream_t stream) {
     const dim3 block(32, 8);
     const unsigned batch_blocks = static_cast<unsigned>(batches < 65535 ? batches : 65535);
     if (src.stride_k == 1 && src.stride_r != 1) {
         const dim3 grid(static_cast<unsigned>((rows + 7) / 8), batch_blocks);
-        line_stats_kernel<T, true><<<grid, block, 0, stream>>>(src, rows, inner, batches, shift, flags);
-    } else {
-        const dim3 grid(static_cast<unsigned>((rows + 31) / 32), batch_blocks);
-        line_stats_kernel<T, false><<<grid, block, 0, stream>>>(src, rows, inner, batches, shift, flags);
+        line_stats_warp_kernel<T><<<grid, block, 0, stream>>>(src, rows, inner, batches, shift, flags);
+        SK_CUDA_CHECK_LAUNCH("matmul: line statistics kernel launch");
+        return;
     }
+    // Enough chunks of k for ~4 blocks per multiprocessor, each chunk at least 64 long.
+    const index_t line_blocks = (rows + 31) / 32 * batches;
+    const index_t wanted = (4 * static_cast<index_t>(multiprocessors) + line_blocks - 1) / line_blocks;
+    const index_t max_chunks = (inner + 63) / 64;
+    const index_t chunks = wanted < 1 ? 1 : (wanted < max_chunks ? wanted : max_chunks);
+    const index_t chunk = (inner + chunks - 1) / chunks;
+    Workspace::Lease max_lease, flags_lease;
+    T *part_max = nullptr;
+    std::uint32_t *part_flags = nullptr;
+    if (chunks > 1) {
+        max_lease = workspace.acquire(sizeof(T) * batches * chunks * rows, "matmul: partial line maxima");
+        flags_lease = workspace.acquire(sizeof(std::uint32_t) * batches * chunks * rows, "matmul: partial line flags");
+        part_max = max_lease.as<T>();
+        part_flags = flags_lease.as<std::uint32_t>();
+    }
+    const dim3 grid(static_cast<unsigned>((rows + 31) / 32), static_cast<unsigned>(chunks), batch_blocks);
+    line_stats_chunk_kernel<T><<<grid, block, 0, stream>>>(src, rows, inner, batches, chunk, chunks, shift,
+                                                          flags, part_max, part_flags);
     SK_CUDA_CHECK_LAUNCH("matmul: line statistics kernel launch");
+    if (chunks > 1) {
+        const index_t total = batches * rows;
+        const unsigned blocks = static_cast<unsigned>((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
+        line_stats_finalize_kernel<T><<<blocks, 256, 0, stream>>>(rows, batches, chunks, part_max, part_flags,
+                                                                 shift, flags);
+        SK_CUDA_CHECK_LAUNCH("matmul: line statistics finalize kernel launch");
+    }
 }
 
 // ---- packing -----------------------------------------------------------------------------------
