@@ -103,6 +103,10 @@ using I_128x64 = TileConfig<float, 128, 64, 2, 4, 8, 4, 3, 2>;
 using I_64x128 = TileConfig<float, 64, 128, 2, 4, 4, 8, 3, 2>;
 using I_128x128_1 = TileConfig<float, 128, 128, 2, 4, 8, 8, 3, 1>;
 using S_64x64 = TileConfig<float, 64, 64, 2, 4, 4, 4, 3, 3>;
+using L_4x2_s2 = TileConfig<float, 128, 128, 4, 2, 8, 8, 2, 2>;
+using L_4x2_s4 = TileConfig<float, 128, 128, 4, 2, 8, 8, 4, 2>;
+using S_64x64_4x2 = TileConfig<float, 64, 64, 4, 2, 4, 4, 3, 3>;
+using S_64x64_s2 = TileConfig<float, 64, 64, 2, 4, 4, 4, 2, 3>;
 
 void run(const Problem &p) {
     cudaStream_t stream;
@@ -135,7 +139,11 @@ void run(const Problem &p) {
     time_variant<I_128x64, SelectIndexStep<float, true>>("128x64 8x4 s3 max+argmax", p, pa, pb, out, idx, stream);
     time_variant<I_64x128, SelectIndexStep<float, true>>("64x128 4x8 s3 max+argmax", p, pa, pb, out, idx, stream);
     time_variant<I_128x128_1, SelectIndexStep<float, true>>("128x128 8x8 s3 1blk max+argmax", p, pa, pb, out, idx, stream);
+    time_all_steps<L_4x2_s2>("128x128 warps4x2 8x8 s2", p, pa, pb, out, idx, stream, false);
+    time_all_steps<L_4x2_s4>("128x128 warps4x2 8x8 s4", p, pa, pb, out, idx, stream, false);
     time_all_steps<S_64x64>("64x64 4x4 s3", p, pa, pb, out, idx, stream, true);
+    time_all_steps<S_64x64_4x2>("64x64 warps4x2 4x4 s3", p, pa, pb, out, idx, stream, true);
+    time_all_steps<S_64x64_s2>("64x64 4x4 s2", p, pa, pb, out, idx, stream, true);
     for (auto *x : pa) CHECK_CUDA(cudaFree(x));
     for (auto *x : pb) CHECK_CUDA(cudaFree(x));
     CHECK_CUDA(cudaFree(out));
