@@ -16,8 +16,19 @@ final class DeviceCopies {
     private DeviceCopies() {
     }
 
+    /** Copies on the device side's own context (the one that allocated it). */
     static void copy(Tensor src, Tensor dst) {
-        Context context = contextFor(src, dst);
+        copy(contextFor(src, dst), src, dst);
+    }
+
+    /** Copies on {@code context}, which must be on the device side's device. */
+    static void copy(Context context, Tensor src, Tensor dst) {
+        requireSameDevices(src, dst);
+        Device device = (src.isHost() ? dst : src).device();
+        if (!context.device().equals(device)) {
+            throw new IllegalArgumentException("argument 'context': the copy involves " + device
+                    + " memory but the context is on " + context.device());
+        }
         requireContiguousDevice(src, "this (the source)");
         requireContiguousDevice(dst, "dst");
         if (src.isHost() && !src.isContiguous()) {
@@ -38,16 +49,21 @@ final class DeviceCopies {
 
     /** The context of the device side; both device sides must be on the same device. */
     private static Context contextFor(Tensor src, Tensor dst) {
-        if (!src.isHost() && !dst.isHost() && !src.device().equals(dst.device())) {
-            throw new IllegalArgumentException("argument 'dst': copies between devices (" + src.device() + " to "
-                    + dst.device() + ") are not supported; go through toHost()");
-        }
+        requireSameDevices(src, dst);
         Tensor deviceSide = src.isHost() ? dst : src;
         Context context = deviceSide.storage().context();
         if (context == null) {
-            throw new IllegalStateException(deviceSide.describe() + " has no context to copy with");
+            throw new IllegalStateException(deviceSide.describe() + " wraps memory it does not own and has no "
+                    + "context; copy with copyTo(context, dst) using a context on " + deviceSide.device());
         }
         return context;
+    }
+
+    private static void requireSameDevices(Tensor src, Tensor dst) {
+        if (!src.isHost() && !dst.isHost() && !src.device().equals(dst.device())) {
+            throw new IllegalArgumentException("argument 'dst': copies between devices (" + src.device() + " to "
+                    + dst.device() + ") are not supported; go through the host");
+        }
     }
 
     private static void requireContiguousDevice(Tensor t, String argument) {

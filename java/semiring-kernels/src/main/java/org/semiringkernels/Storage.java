@@ -91,23 +91,37 @@ abstract sealed class Storage permits Storage.HostArena, Storage.Wrapped, Storag
 
     // ---- a user's host segment, zero copy ------------------------------------------------------
 
-    /** A segment the user owns; closing the tensor never frees it. */
+    /**
+     * Memory the user owns: a host segment, or a device pointer from elsewhere (for example
+     * another CUDA library). Closing the tensor never frees it.
+     */
     static final class Wrapped extends Storage {
         private final MemorySegment segment;
 
+        /** A native host segment. */
         Wrapped(MemorySegment segment) {
             super(Device.CPU, segment.address(), segment.byteSize());
             this.segment = segment;
         }
 
+        /** A device pointer; no host access. */
+        Wrapped(Device device, long address, long byteSize) {
+            super(device, address, byteSize);
+            this.segment = null;
+        }
+
         @Override
         MemorySegment hostSegment() {
+            if (segment == null) {
+                throw new IllegalStateException("a tensor on " + device() + " has no host memory; copy it with "
+                        + "copyTo(context, hostTensor)");
+            }
             return segment;
         }
 
         @Override
         void checkUsable(String what, String operation) {
-            if (!segment.scope().isAlive()) {
+            if (segment != null && !segment.scope().isAlive()) {
                 throw new IllegalStateException(what + " wraps a segment whose arena has been closed; "
                         + operation + " cannot use it");
             }

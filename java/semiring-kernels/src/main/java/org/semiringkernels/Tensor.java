@@ -127,6 +127,30 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(new Storage.Wrapped(segment), true, dtype, s, st, 0);
     }
 
+    /**
+     * A zero-copy view of device memory the caller owns (for example a buffer from another CUDA
+     * library), {@code pointer} being its address on {@code device}. Nothing is checked against
+     * the driver here; the library checks that the pointer belongs to the device when an op uses
+     * it. Closing the tensor does not free the memory. Copies need a context of that device:
+     * {@link #copyTo(Context, Tensor)}.
+     */
+    public static Tensor wrapDevice(Device device, MemorySegment pointer, DType dtype, long[] shape, long[] strides) {
+        requireNonNull(device, "device");
+        requireNonNull(pointer, "pointer");
+        requireNonNull(dtype, "dtype");
+        if (!device.isCuda()) {
+            throw new IllegalArgumentException("argument 'device': wrapDevice is for CUDA memory; wrap host memory with wrap(...)");
+        }
+        long[] s = checkedShape(shape, "shape");
+        long[] st = checkedStrides(strides, s);
+        if (pointer.address() % dtype.byteSize() != 0) {
+            throw new IllegalArgumentException("argument 'pointer': address 0x" + Long.toHexString(pointer.address())
+                    + " is not aligned to the " + dtype + " element size " + dtype.byteSize());
+        }
+        long bytes = spanBytes(dtype, s, st);
+        return new Tensor(new Storage.Wrapped(device, pointer.address(), bytes), true, dtype, s, st, 0);
+    }
+
     /** A host FLOAT32 tensor holding a copy of {@code data}; shape defaults to [data.length]. */
     public static Tensor fromArray(float[] data, long... shape) {
         Tensor t = allocateHost(DType.FLOAT32, shapeFor(data.length, shape));
@@ -389,15 +413,7 @@ public final class Tensor implements AutoCloseable {
      */
     public void copyTo(Tensor dst) {
         requireNonNull(dst, "dst");
-        ensureOpen("copyTo");
-        dst.ensureOpen("copyTo");
-        if (dst.dtype != dtype) {
-            throw new IllegalArgumentException("argument 'dst': expected dtype " + dtype + " (the source's), got " + dst.dtype);
-        }
-        if (!Arrays.equals(dst.shape, shape)) {
-            throw new IllegalArgumentException("argument 'dst': expected shape " + Arrays.toString(shape)
-                    + " (the source's), got " + Arrays.toString(dst.shape));
-        }
+        checkCopy(dst);
         if (elementCount() == 0) {
             return;
         }
@@ -405,6 +421,24 @@ public final class Tensor implements AutoCloseable {
             copyHostToHost(dst);
         } else {
             DeviceCopies.copy(this, dst);
+        }
+    }
+
+    /**
+     * {@link #copyTo(Tensor)} running on {@code context} (which must be on the device side's
+     * device), for device memory that has no context of its own ({@link #wrapDevice}).
+     */
+    public void copyTo(Context context, Tensor dst) {
+        requireNonNull(context, "context");
+        requireNonNull(dst, "dst");
+        checkCopy(dst);
+        if (elementCount() == 0) {
+            return;
+        }
+        if (isHost() && dst.isHost()) {
+            copyHostToHost(dst);
+        } else {
+            DeviceCopies.copy(context, this, dst);
         }
     }
 
@@ -431,6 +465,18 @@ public final class Tensor implements AutoCloseable {
         } catch (RuntimeException e) {
             copy.close();
             throw e;
+        }
+    }
+
+    private void checkCopy(Tensor dst) {
+        ensureOpen("copyTo");
+        dst.ensureOpen("copyTo");
+        if (dst.dtype != dtype) {
+            throw new IllegalArgumentException("argument 'dst': expected dtype " + dtype + " (the source's), got " + dst.dtype);
+        }
+        if (!Arrays.equals(dst.shape, shape)) {
+            throw new IllegalArgumentException("argument 'dst': expected shape " + Arrays.toString(shape)
+                    + " (the source's), got " + Arrays.toString(dst.shape));
         }
     }
 
