@@ -60,9 +60,11 @@ unsigned batch_grid(index_t batches) { return static_cast<unsigned>(batches < 65
 // ---- tile configurations and their choice ------------------------------------------------------
 
 // <type, BM, BN, warps along m, along n, thread tile TM x TN, pipeline stages, min blocks/SM>
-using FloatLarge = TileConfig<float, 128, 128, 4, 2, 8, 8, 3, 2>;  // 64 accumulators / thread
+// Measured with sk_gemm_variants on the H100 (bench/results/NOTES-matmul.md): warps 4 x 2 (warp
+// tile 32 x 64) beat 2 x 4 by 3-5 %; for the large tile 2 or 4 stages beat 3 by 5 %.
+using FloatLarge = TileConfig<float, 128, 128, 4, 2, 8, 8, 4, 2>;  // 64 accumulators / thread
 using FloatIndex = TileConfig<float, 128, 64, 2, 4, 8, 4, 3, 2>;   // 32 values + 32 indices
-using FloatSmall = TileConfig<float, 64, 64, 2, 4, 4, 4, 3, 3>;    // small problems: more blocks
+using FloatSmall = TileConfig<float, 64, 64, 4, 2, 4, 4, 3, 3>;    // small problems: more blocks
 using DoubleTile = TileConfig<double, 64, 64, 2, 4, 4, 4, 3, 2>;   // DFMA SIMT, 16 accumulators
 
 index_t tile_count(const GemmShape &s, int bm, int bn) {
@@ -389,21 +391,34 @@ Workspace::Lease acquire_panel(sk_context &ctx, index_t batches, index_t rows, i
 
 GemmShape forward_gemm_shape(const Shape &s) { return {s.batch, s.m, s.n, round_up(s.k, kTileK)}; }
 
+// The panel of an operand used as it is: the source itself when it already has the panel layout
+// (direct_panel), else a packed copy held by `lease`.
+template <class T>
+Panel<T> plain_panel(sk_context &ctx, Workspace::Lease &lease, const Lines<T> &src, index_t rows,
+                     index_t inner, index_t batch, bool fold, T pad, const char *purpose) {
+    const Panel<T> direct = direct_panel(src, rows, inner, batch, fold);
+    if (direct.data) return direct;
+    const index_t batches = packed_batches(src, batch, fold);
+    lease = acquire_panel<T>(ctx, batches, rows, inner, purpose);
+    return pack(src, Identity<T>{}, pad, rows, inner, batches, lease.template as<T>(), stream_of(ctx));
+}
+
 template <class T>
 void forward_real_or_boolean(sk_context &ctx, const ForwardArgs<T> &p, bool boolean) {
     const Shape &s = p.shape;
     const cudaStream_t stream = stream_of(ctx);
     const Lines<T> la = rows_of(p.a), lb = columns_of(p.b);
-    const index_t ba = packed_batches(la, s.batch), bb = packed_batches(lb, s.batch);
-    Workspace::Lease lease_a = acquire_panel<T>(ctx, ba, s.m, s.k, "matmul: packed A");
-    Workspace::Lease lease_b = acquire_panel<T>(ctx, bb, s.n, s.k, "matmul: packed B");
+    Workspace::Lease lease_a, lease_b;
     if (boolean) {
+        const index_t ba = packed_batches(la, s.batch), bb = packed_batches(lb, s.batch);
+        lease_a = acquire_panel<T>(ctx, ba, s.m, s.k, "matmul: packed A");
+        lease_b = acquire_panel<T>(ctx, bb, s.n, s.k, "matmul: packed B");
         const Panel<T> pa = pack(la, Truth<T>{}, T(0), s.m, s.k, ba, lease_a.as<T>(), stream);
         const Panel<T> pb = pack(lb, Truth<T>{}, T(0), s.n, s.k, bb, lease_b.as<T>(), stream);
         run_gemm<T, FmaStep<T>>(ctx, pa, pb, forward_gemm_shape(s), BooleanEpilogue<T>{p.c, s.n});
     } else {
-        const Panel<T> pa = pack(la, Identity<T>{}, T(0), s.m, s.k, ba, lease_a.as<T>(), stream);
-        const Panel<T> pb = pack(lb, Identity<T>{}, T(0), s.n, s.k, bb, lease_b.as<T>(), stream);
+        const Panel<T> pa = plain_panel(ctx, lease_a, la, s.m, s.k, s.batch, false, T(0), "matmul: packed A");
+        const Panel<T> pb = plain_panel(ctx, lease_b, lb, s.n, s.k, s.batch, false, T(0), "matmul: packed B");
         run_gemm<T, FmaStep<T>>(ctx, pa, pb, forward_gemm_shape(s), StoreEpilogue<T>{p.c, s.n});
     }
 }
@@ -463,10 +478,9 @@ void forward_select(sk_context &ctx, const ForwardArgs<T> &p) {
     const int sms = multiprocessor_count(ctx);
     line_stats<T>(la, s.m, s.k, ba, nullptr, flags_a.as<std::uint32_t>(), ctx.workspace(), sms, stream);
     line_stats<T>(lb, s.n, s.k, bb, nullptr, flags_b.as<std::uint32_t>(), ctx.workspace(), sms, stream);
-    Workspace::Lease lease_a = acquire_panel<T>(ctx, ba, s.m, s.k, "matmul: packed A");
-    Workspace::Lease lease_b = acquire_panel<T>(ctx, bb, s.n, s.k, "matmul: packed B");
-    const Panel<T> pa = pack(la, Identity<T>{}, S::zero(), s.m, s.k, ba, lease_a.as<T>(), stream);
-    const Panel<T> pb = pack(lb, Identity<T>{}, S::zero(), s.n, s.k, bb, lease_b.as<T>(), stream);
+    Workspace::Lease lease_a, lease_b;
+    const Panel<T> pa = plain_panel(ctx, lease_a, la, s.m, s.k, s.batch, false, S::zero(), "matmul: packed A");
+    const Panel<T> pb = plain_panel(ctx, lease_b, lb, s.n, s.k, s.batch, false, S::zero(), "matmul: packed B");
     const index_t capacity = s.batch * s.m * s.n;
     FixListStorage fix(ctx, capacity);
     const SelectEpilogue<T> epi{p.c, p.argmax, flags_a.as<std::uint32_t>(), ba > 1 ? s.m : 0,
@@ -508,26 +522,21 @@ GemmShape gradient_gemm_shape(index_t batch, bool fold, index_t rows, index_t co
 template <class T>
 void backward_real(sk_context &ctx, const BackwardArgs<T> &p) {
     const Shape &s = p.shape;
-    const cudaStream_t stream = stream_of(ctx);
     if (p.grad_a.data) {
         const bool fold = folds_batch(p.grad_a, s.batch);
         const Lines<T> lg = rows_of(p.grad_c), lb = rows_of(p.b);  // (i, j) and (t, j)
-        const index_t bg = packed_batches(lg, s.batch, fold), bb = packed_batches(lb, s.batch, fold);
-        Workspace::Lease lease_g = acquire_panel<T>(ctx, bg, s.m, s.n, "matmul backward: packed grad_c");
-        Workspace::Lease lease_b = acquire_panel<T>(ctx, bb, s.k, s.n, "matmul backward: packed B^T");
-        const Panel<T> pg = pack(lg, Identity<T>{}, T(0), s.m, s.n, bg, lease_g.as<T>(), stream);
-        const Panel<T> pb = pack(lb, Identity<T>{}, T(0), s.k, s.n, bb, lease_b.as<T>(), stream);
+        Workspace::Lease lease_g, lease_b;
+        const Panel<T> pg = plain_panel(ctx, lease_g, lg, s.m, s.n, s.batch, fold, T(0), "matmul backward: packed grad_c");
+        const Panel<T> pb = plain_panel(ctx, lease_b, lb, s.k, s.n, s.batch, fold, T(0), "matmul backward: packed B^T");
         run_gemm<T, FmaStep<T>>(ctx, pg, pb, gradient_gemm_shape(s.batch, fold, s.m, s.k, s.n),
                                 StoreEpilogue<T>{p.grad_a, s.k});
     }
     if (p.grad_b.data) {
         const bool fold = folds_batch(p.grad_b, s.batch);
         const Lines<T> la = columns_of(p.a), lg = columns_of(p.grad_c);  // (t, i) and (j, i)
-        const index_t ba = packed_batches(la, s.batch, fold), bg = packed_batches(lg, s.batch, fold);
-        Workspace::Lease lease_a = acquire_panel<T>(ctx, ba, s.k, s.m, "matmul backward: packed A^T");
-        Workspace::Lease lease_g = acquire_panel<T>(ctx, bg, s.n, s.m, "matmul backward: packed grad_c");
-        const Panel<T> pa = pack(la, Identity<T>{}, T(0), s.k, s.m, ba, lease_a.as<T>(), stream);
-        const Panel<T> pg = pack(lg, Identity<T>{}, T(0), s.n, s.m, bg, lease_g.as<T>(), stream);
+        Workspace::Lease lease_a, lease_g;
+        const Panel<T> pa = plain_panel(ctx, lease_a, la, s.k, s.m, s.batch, fold, T(0), "matmul backward: packed A^T");
+        const Panel<T> pg = plain_panel(ctx, lease_g, lg, s.n, s.m, s.batch, fold, T(0), "matmul backward: packed grad_c");
         run_gemm<T, FmaStep<T>>(ctx, pa, pg, gradient_gemm_shape(s.batch, fold, s.k, s.n, s.m),
                                 StoreEpilogue<T>{p.grad_b, s.n});
     }

@@ -55,9 +55,18 @@ struct GemmShape {
 
 // ---- the multiply-accumulate steps -------------------------------------------------------------
 
+// Every step names the type that carries an argmax in registers (Index), how the k of a
+// reduction step becomes that type (key, computed once per k for all accumulators) and how it
+// becomes the int32 argmax again (index_value). Steps without an argmax use int and ignore it.
+struct IntIndex {
+    using Index = int;
+    static __device__ __forceinline__ int key(int k) { return k; }
+    static __device__ __forceinline__ int index_value(int where) { return where; }
+};
+
 // Real product: acc += a * b (one FFMA / DFMA).
 template <class T>
-struct FmaStep {
+struct FmaStep : IntIndex {
     static constexpr bool kTracksIndex = false;
     static __device__ __forceinline__ T init() { return T(0); }
     static __device__ __forceinline__ void apply(T &acc, int &, T a, T b, int) { acc = fma(a, b, acc); }
@@ -66,7 +75,7 @@ struct FmaStep {
 // Max / min of sums: acc = max(acc, a + b) (FADD + FMNMX). Exact for every pair without NaN and
 // without +inf meeting -inf; the caller recomputes the entries where that can happen.
 template <class T, bool Max>
-struct SelectStep {
+struct SelectStep : IntIndex {
     static constexpr bool kTracksIndex = false;
     static __device__ __forceinline__ T init() {
         return Max ? -positive_infinity<T>() : positive_infinity<T>();
@@ -80,7 +89,7 @@ struct SelectStep {
 // keep the lowest k (k grows monotonically in every thread). -1 stays where no term beats the
 // semiring zero.
 template <class T, bool Max>
-struct SelectIndexStep {
+struct SelectIndexStep : IntIndex {
     static constexpr bool kTracksIndex = true;
     static __device__ __forceinline__ T init() { return SelectStep<T, Max>::init(); }
     static __device__ __forceinline__ void apply(T &acc, int &where, T a, T b, int k) {
@@ -88,6 +97,31 @@ struct SelectIndexStep {
         const bool take = Max ? (v > acc) : (v < acc);
         acc = take ? v : acc;
         where = take ? k : where;
+    }
+};
+
+// The same step for float with fewer instructions on the half-rate ALU pipe: the compiler's
+// form above costs FADD + FSETP + FSEL + SEL, three of them ALU instructions, which bound the
+// kernel. Here one FSETP sets a predicate and two predicated FADDs of -0.0 (exact moves, on the
+// FMA pipe) replace the selects; the argmax travels as a float (exact for k < 2^24, which the
+// caller guarantees).
+template <bool Max>
+struct SelectIndexPredicatedStep {
+    static constexpr bool kTracksIndex = true;
+    using Index = float;
+    static __device__ __forceinline__ float key(int k) { return static_cast<float>(k); }
+    static __device__ __forceinline__ int index_value(float where) { return static_cast<int>(where); }
+    static __device__ __forceinline__ float init() { return SelectStep<float, Max>::init(); }
+    static __device__ __forceinline__ void apply(float &acc, float &where, float a, float b, float k) {
+        const float v = a + b;
+        if constexpr (Max)
+            asm("{\n\t.reg .pred p;\n\tsetp.gt.f32 p, %2, %0;\n\t@p add.f32 %0, %2, 0f80000000;\n\t"
+                "@p add.f32 %1, %3, 0f80000000;\n\t}"
+                : "+f"(acc), "+f"(where) : "f"(v), "f"(k));
+        else
+            asm("{\n\t.reg .pred p;\n\tsetp.lt.f32 p, %2, %0;\n\t@p add.f32 %0, %2, 0f80000000;\n\t"
+                "@p add.f32 %1, %3, 0f80000000;\n\t}"
+                : "+f"(acc), "+f"(where) : "f"(v), "f"(k));
     }
 };
 
@@ -192,8 +226,9 @@ gemm_kernel(Panel<typename Cfg::T> a, Panel<typename Cfg::T> b, GemmShape shape,
     const int m_base = (warp / Cfg::WARPS_N) * Cfg::WM + (lane / Cfg::LN) * V;
     const int n_base = (warp % Cfg::WARPS_N) * Cfg::WN + (lane % Cfg::LN) * V;
 
+    using Index = typename Step::Index;
     T acc[TM][TN];
-    int where[kTrack ? TM : 1][kTrack ? TN : 1];
+    Index where[kTrack ? TM : 1][kTrack ? TN : 1];
 #pragma unroll
     for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -201,7 +236,7 @@ gemm_kernel(Panel<typename Cfg::T> a, Panel<typename Cfg::T> b, GemmShape shape,
 #pragma unroll
     for (int i = 0; i < (kTrack ? TM : 1); ++i)
 #pragma unroll
-        for (int j = 0; j < (kTrack ? TN : 1); ++j) where[i][j] = -1;
+        for (int j = 0; j < (kTrack ? TN : 1); ++j) where[i][j] = Step::key(-1);
 
     const index_t k_tiles = shape.k / BK;
 #pragma unroll
@@ -221,6 +256,7 @@ gemm_kernel(Panel<typename Cfg::T> a, Panel<typename Cfg::T> b, GemmShape shape,
         const int k0 = static_cast<int>(kt * BK);
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
+            const Index key = Step::key(k0 + kk);
             T fa[TM], fb[TN];
 #pragma unroll
             for (int p = 0; p < TM / V; ++p) load_vector<T, V>(as + kk * BM + p * Cfg::LM * V, fa + p * V);
@@ -230,7 +266,7 @@ gemm_kernel(Panel<typename Cfg::T> a, Panel<typename Cfg::T> b, GemmShape shape,
             for (int i = 0; i < TM; ++i)
 #pragma unroll
                 for (int j = 0; j < TN; ++j)
-                    Step::apply(acc[i][j], where[kTrack ? i : 0][kTrack ? j : 0], fa[i], fb[j], k0 + kk);
+                    Step::apply(acc[i][j], where[kTrack ? i : 0][kTrack ? j : 0], fa[i], fb[j], key);
         }
     }
     cp_async_wait<0>();
@@ -251,7 +287,7 @@ gemm_kernel(Panel<typename Cfg::T> a, Panel<typename Cfg::T> b, GemmShape shape,
 #pragma unroll
                 for (int e = 0; e < V; ++e) {
                     values[e] = acc[p * V + v][q * V + e];
-                    indices[e] = kTrack ? where[kTrack ? p * V + v : 0][kTrack ? q * V + e : 0] : -1;
+                    indices[e] = kTrack ? Step::index_value(where[kTrack ? p * V + v : 0][kTrack ? q * V + e : 0]) : -1;
                 }
                 epi.store(batch, i, j0, values, indices);
             }

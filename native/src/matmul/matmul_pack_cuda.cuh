@@ -79,6 +79,28 @@ struct ExpShift {
 // nonfinite_flag(x) (either output may be null). Max and OR are order-independent, so the result
 // does not depend on the reduction tree. NaN is skipped by the maximum, as on the CPU.
 
+// Folds x = src(b, r, k) for k = k_begin, k_begin + step, ... < k_end into (hi, f), eight loads
+// in flight per thread (a loop with one load per iteration waits on each: latency-bound).
+template <class T>
+__device__ __forceinline__ void accumulate_line(const Lines<T> &src, index_t b, index_t r, index_t k_begin,
+                                                index_t k_end, index_t step, T &hi, std::uint32_t &f) {
+    constexpr int kUnroll = 8;
+    for (index_t k0 = k_begin; k0 < k_end; k0 += kUnroll * step) {
+        T x[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const index_t k = k0 + u * step;
+            x[u] = k < k_end ? src(b, r, k) : T(0);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            if (k0 + u * step < k_end) {
+                hi = fmax(hi, x[u]);
+                f |= nonfinite_flag(static_cast<double>(x[u]));
+            }
+    }
+}
+
 // Contiguous lines (stride_k == 1): one warp per line, lanes along k.
 template <class T>
 __global__ void line_stats_warp_kernel(Lines<T> src, index_t rows, index_t inner, index_t batches,
@@ -87,12 +109,7 @@ __global__ void line_stats_warp_kernel(Lines<T> src, index_t rows, index_t inner
         const index_t r = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.y;
         T hi = -positive_infinity<T>();
         std::uint32_t f = 0;
-        if (r < rows)
-            for (index_t k = threadIdx.x; k < inner; k += 32) {
-                const T x = src(b, r, k);
-                hi = fmax(hi, x);
-                f |= nonfinite_flag(static_cast<double>(x));
-            }
+        if (r < rows) accumulate_line(src, b, r, threadIdx.x, inner, 32, hi, f);
 #pragma unroll
         for (int offset = 16; offset > 0; offset /= 2) hi = fmax(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
         f = __reduce_or_sync(0xffffffffu, f);
@@ -119,12 +136,7 @@ __global__ void line_stats_chunk_kernel(Lines<T> src, index_t rows, index_t inne
     for (index_t b = blockIdx.z; b < batches; b += gridDim.z) {
         T hi = -positive_infinity<T>();
         std::uint32_t f = 0;
-        if (r < rows)
-            for (index_t k = c * chunk + threadIdx.y; k < k_end; k += 8) {
-                const T x = src(b, r, k);
-                hi = fmax(hi, x);
-                f |= nonfinite_flag(static_cast<double>(x));
-            }
+        if (r < rows) accumulate_line(src, b, r, c * chunk + threadIdx.y, k_end, 8, hi, f);
         warp_max[threadIdx.y][threadIdx.x] = hi;
         warp_flags[threadIdx.y][threadIdx.x] = f;
         __syncthreads();
@@ -245,6 +257,22 @@ struct PanelSize {
 };
 inline PanelSize panel_size(index_t rows, index_t inner) {
     return {round_up(rows, kRowPadding), round_up(inner, kTileK)};
+}
+
+// A source that already is a panel needs no pack: lines contiguous (stride_r == 1), every row
+// of k 16-byte aligned, no padding needed (rows a multiple of kRowPadding, inner of kTileK), and,
+// when the product folds the batch into its reduction, batches laid out one after another.
+// Returns the panel, or a panel with data == nullptr when src must be packed.
+template <class T>
+Panel<T> direct_panel(const Lines<T> &src, index_t rows, index_t inner, index_t batch, bool fold) {
+    const bool aligned = (reinterpret_cast<std::uintptr_t>(src.data) % 16 == 0) &&
+                         (src.stride_k * static_cast<index_t>(sizeof(T))) % 16 == 0 &&
+                         (src.stride_b * static_cast<index_t>(sizeof(T))) % 16 == 0;
+    const bool unpadded = rows % kRowPadding == 0 && inner % kTileK == 0;
+    const bool batches_ok = !fold || batch == 1 || src.stride_b == inner * src.stride_k;
+    if (src.stride_r == 1 && src.stride_k >= rows && aligned && unpadded && batches_ok)
+        return Panel<T>{src.data, src.stride_b, src.stride_k};
+    return Panel<T>{};
 }
 
 // Packs `batches` batches of src into out (batches * size.elements_per_batch() elements) and
