@@ -139,6 +139,9 @@ void run(const Problem &p) {
     time_variant<I_128x64, SelectIndexStep<float, true>>("128x64 8x4 s3 max+argmax", p, pa, pb, out, idx, stream);
     time_variant<I_64x128, SelectIndexStep<float, true>>("64x128 4x8 s3 max+argmax", p, pa, pb, out, idx, stream);
     time_variant<I_128x128_1, SelectIndexStep<float, true>>("128x128 8x8 s3 1blk max+argmax", p, pa, pb, out, idx, stream);
+    time_variant<I_128x64, SelectIndexPredicatedStep<true>>("128x64 8x4 s3 max+argmax predicated", p, pa, pb, out, idx, stream);
+    time_variant<I_128x128_1, SelectIndexPredicatedStep<true>>("128x128 8x8 s3 1blk max+argmax pred.", p, pa, pb, out, idx, stream);
+    time_variant<S_64x64_4x2, SelectIndexPredicatedStep<true>>("64x64 warps4x2 max+argmax predicated", p, pa, pb, out, idx, stream);
     time_all_steps<L_4x2_s2>("128x128 warps4x2 8x8 s2", p, pa, pb, out, idx, stream, false);
     time_all_steps<L_4x2_s4>("128x128 warps4x2 8x8 s4", p, pa, pb, out, idx, stream, false);
     time_all_steps<S_64x64>("64x64 4x4 s3", p, pa, pb, out, idx, stream, true);

@@ -15,9 +15,9 @@ for chunk in re.split(r"\n\s+Function : ", text)[1:]:
         continue
     pretty = subprocess.run(["c++filt", name], capture_output=True, text=True).stdout.strip() or name
     config = re.search(r"TileConfig<([^>]*)>", pretty)
-    step = re.search(r"(FmaStep|SelectStep|SelectIndexStep)<[^>]*>", pretty)
+    step = re.search(r"(FmaStep|SelectStep|SelectIndexStep|SelectIndexPredicatedStep)<[^>]*>", pretty)
     epilogue = re.search(r"(\w+Epilogue|PlainStore)", pretty)
     counts = {op: len(re.findall(r"\b" + re.escape(op) + r"\b", chunk))
-              for op in ["FFMA", "FADD", "FMNMX", "FSETP", "FSEL", "SEL", "DFMA", "LDS.128", "LDGSTS", "STL", "LDL"]}
+              for op in ["FFMA", "FADD", "FMNMX", "FSETP", "FSEL", "SEL", "DFMA", "LDS.128", "LDGSTS", "STL", "LDL", "MOV", "IMAD.MOV.U32"]}
     print(f"{config.group(1) if config else '?':40s} {step.group(0) if step else '?':30s} "
           f"{epilogue.group(1) if epilogue else '':22s} " + " ".join(f"{k}={v}" for k, v in counts.items() if v))
