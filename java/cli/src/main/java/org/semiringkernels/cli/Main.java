@@ -1,0 +1,69 @@
+package org.semiringkernels.cli;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.Locale;
+
+import org.semiringkernels.SemiringKernelsException;
+import org.semiringkernels.loader.NativeLibraryLoadError;
+
+/**
+ * {@code semiring-kernels <command>}: {@code info} (versions, native library, devices) and
+ * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java).
+ */
+public final class Main {
+
+    static final String USAGE = """
+            usage: semiring-kernels <command> [options]
+
+            commands:
+              info    version, native library path, CUDA compiled in or not, visible devices
+              demo    all-pairs shortest paths (min-plus squaring) and an HMM log-likelihood
+                      (chain of LOG-semiring products) on the best device, checked against
+                      Floyd-Warshall and the forward algorithm in Java
+                      options: --nodes N (512)  --states S (64)  --length T (1024)
+                               --seed X (1)  --device cpu|cuda:N (best available)
+              help    this text
+
+            system properties: -Dsemiringkernels.backend=auto|cpu|cuda,
+              -Dsemiringkernels.library.path=<file or dir>, -Dsemiringkernels.workdir=<dir>
+            """;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs a command; returns the process exit code (0 ok, 1 failure, 2 usage). */
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0) {
+            err.print(USAGE);
+            return 2;
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        try {
+            return switch (args[0].toLowerCase(Locale.ROOT)) {
+                case "info" -> InfoCommand.run(rest, out);
+                case "demo" -> DemoCommand.run(DemoCommand.Options.parse(rest), out);
+                case "help", "-h", "--help" -> {
+                    out.print(USAGE);
+                    yield 0;
+                }
+                default -> {
+                    err.println("unknown command '" + args[0] + "'");
+                    err.print(USAGE);
+                    yield 2;
+                }
+            };
+        } catch (IllegalArgumentException e) {
+            err.println("error: " + e.getMessage());
+            err.print(USAGE);
+            return 2;
+        } catch (NativeLibraryLoadError | SemiringKernelsException | IllegalStateException e) {
+            err.println("error: " + e.getMessage());
+            return 1;
+        }
+    }
+}
