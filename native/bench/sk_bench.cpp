@@ -1,6 +1,6 @@
 // sk_bench: the native benchmark harness of Semiring Kernels. It uses only the public C header.
 //
-//   sk_bench [--device cpu|cuda] [--config NAME[,NAME...]] [--list] [--quick] [--repeats N]
+//   sk_bench [--device cpu|cuda] [--config NAME]... [--list] [--quick] [--repeats N]
 //            [--json FILE] [--no-check]
 //
 // Each named configuration is one einsum-shaped semiring matmul (forward, or forward + backward)
@@ -436,9 +436,9 @@ struct Options {
 
 [[noreturn]] void usage(const char *message) {
     std::fprintf(stderr,
-                 "%s\nusage: sk_bench [--device cpu|cuda] [--config NAME[,NAME...]] [--list] [--quick]\n"
+                 "%s\nusage: sk_bench [--device cpu|cuda] [--config NAME]... [--list] [--quick]\n"
                  "                [--repeats N] [--json FILE] [--no-check]\n"
-                 "A NAME selects every configuration whose name contains it.\n",
+                 "A NAME selects every configuration whose name contains it (--config may repeat).\n",
                  message);
     std::exit(2);
 }
@@ -456,16 +456,8 @@ Options parse(int argc, char **argv) {
             if (d == "cpu") o.device = SK_DEVICE_CPU;
             else if (d == "cuda") o.device = SK_DEVICE_CUDA;
             else usage(("unknown device " + d).c_str());
-        } else if (arg == "--config") {
-            std::string list = value();
-            size_t start = 0;
-            while (start <= list.size()) {
-                const size_t comma = list.find(',', start);
-                const std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-                if (!name.empty()) o.selected.push_back(name);
-                if (comma == std::string::npos) break;
-                start = comma + 1;
-            }
+        } else if (arg == "--config") {  // repeatable; names contain commas (the einsum), so no list
+            o.selected.push_back(value());
         } else if (arg == "--list") {
             o.list = true;
         } else if (arg == "--quick") {

@@ -485,7 +485,13 @@ void forward_select(sk_context &ctx, const ForwardArgs<T> &p) {
     FixListStorage fix(ctx, capacity);
     const SelectEpilogue<T> epi{p.c, p.argmax, flags_a.as<std::uint32_t>(), ba > 1 ? s.m : 0,
                                 flags_b.as<std::uint32_t>(), bb > 1 ? s.n : 0, s.m, s.n, fix.list};
-    if (p.argmax.data)
+    // float argmax: the predicated step (fewer half-rate ALU instructions), exact while k fits
+    // a float's 24-bit significand.
+    constexpr bool kPredicated = std::is_same_v<T, float>;
+    if (p.argmax.data && kPredicated && s.k < (index_t(1) << 24))
+        run_gemm<T, std::conditional_t<kPredicated, SelectIndexPredicatedStep<Max>, SelectIndexStep<T, Max>>>(
+            ctx, pa, pb, forward_gemm_shape(s), epi);
+    else if (p.argmax.data)
         run_gemm<T, SelectIndexStep<T, Max>>(ctx, pa, pb, forward_gemm_shape(s), epi);
     else
         run_gemm<T, SelectStep<T, Max>>(ctx, pa, pb, forward_gemm_shape(s), epi);
