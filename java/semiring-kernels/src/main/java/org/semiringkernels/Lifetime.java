@@ -2,6 +2,7 @@ package org.semiringkernels;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * Open/closed state of a native resource plus a count of calls using it. Native calls acquire it
@@ -24,15 +25,16 @@ final class Lifetime {
     /**
      * Registers one more user.
      *
-     * @param what      the resource, for the message (e.g. "Tensor FLOAT32[2, 3] on cpu")
+     * @param what      the resource, for the message (e.g. "Tensor FLOAT32[2, 3] on cpu"); only
+     *                  evaluated on failure, since this runs on every native call
      * @param operation what wanted to use it
      * @throws IllegalStateException when closed
      */
-    void acquire(String what, String operation) {
+    void acquire(Supplier<String> what, String operation) {
         while (true) {
             long s = state.get();
             if ((s & CLOSED) != 0) {
-                throw new IllegalStateException(what + " is closed; " + operation + " cannot use it");
+                throw new IllegalStateException(what.get() + " is closed; " + operation + " cannot use it");
             }
             if (state.compareAndSet(s, s + 1)) {
                 return;

@@ -55,7 +55,7 @@ final class NativeContext extends Context {
 
     @Override
     <R> R call(String operation, NativeCall<R> call) {
-        lifetime.acquire(describe(), operation);
+        lifetime.acquire(this::describe, operation);
         try {
             return call.apply(handle);
         } finally {

@@ -41,7 +41,7 @@ abstract sealed class Storage permits Storage.HostArena, Storage.Wrapped, Storag
     abstract MemorySegment hostSegment();
 
     /** Throws IllegalStateException when memory the tensor does not own has gone away. */
-    void checkUsable(String what, String operation) {
+    void checkUsable(java.util.function.Supplier<String> what, String operation) {
     }
 
     /** The context whose discipline memory copies of a device buffer run under (null for host). */
@@ -120,9 +120,9 @@ abstract sealed class Storage permits Storage.HostArena, Storage.Wrapped, Storag
         }
 
         @Override
-        void checkUsable(String what, String operation) {
+        void checkUsable(java.util.function.Supplier<String> what, String operation) {
             if (segment != null && !segment.scope().isAlive()) {
-                throw new IllegalStateException(what + " wraps a segment whose arena has been closed; "
+                throw new IllegalStateException(what.get() + " wraps a segment whose arena has been closed; "
                         + operation + " cannot use it");
             }
         }

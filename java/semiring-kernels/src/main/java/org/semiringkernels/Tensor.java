@@ -543,13 +543,13 @@ public final class Tensor implements AutoCloseable {
         if (storage.lifetime.isClosed()) {
             throw new IllegalStateException(describe() + " is closed; " + operation + " cannot use it");
         }
-        storage.checkUsable(describe(), operation);
+        storage.checkUsable(this::describe, operation);
     }
 
     /** Keeps the memory alive for the duration of a native call; pair with {@link #release()}. */
     void acquire(String operation) {
         ensureOpen(operation);
-        storage.lifetime.acquire(describe(), operation);
+        storage.lifetime.acquire(this::describe, operation);
     }
 
     void release() {

@@ -34,7 +34,7 @@ import java.util.stream.Stream;
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp target/classes org.semiringkernels.loader.NativeBundler \
- *      --library L --output DIR --version V [--source-dir SRC] [--native-build-dir BUILD]
+ *      --library L --output DIR --version V [--source-dir SRC] [--native-build-dir BUILD] [--relative-to DIR]
  * </pre>
  */
 public final class NativeBundler {
@@ -46,6 +46,9 @@ public final class NativeBundler {
         try {
             Map<String, String> options = parse(args);
             Path library = Path.of(require(options, "--library"));
+            if (!library.isAbsolute() && options.containsKey("--relative-to")) {
+                library = Path.of(options.get("--relative-to")).resolve(library);
+            }
             Path output = Path.of(require(options, "--output"));
             bundle(library, output, require(options, "--version"),
                     options.containsKey("--source-dir") ? Path.of(options.get("--source-dir")) : null,
@@ -188,7 +191,7 @@ public final class NativeBundler {
         for (int i = 0; i < args.length; i++) {
             if (!args[i].startsWith("--") || i + 1 >= args.length) {
                 throw new IllegalArgumentException("usage: --library L --output DIR --version V "
-                        + "[--source-dir SRC] [--native-build-dir BUILD]; bad argument " + args[i]);
+                        + "[--source-dir SRC] [--native-build-dir BUILD] [--relative-to DIR]; bad argument " + args[i]);
             }
             options.put(args[i], args[++i]);
         }
