@@ -16,6 +16,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.semiringkernels.testing.NativeTools;
 
 /**
  * Loading rules, each in a forked JVM (a failed load is remembered for the life of a class
@@ -33,10 +34,8 @@ class LoaderTest {
 
     @BeforeAll
     static void findBuiltLibrary() {
-        String lib = System.getProperty("semiringkernels.test.nativeLib");
-        assertTrue(lib != null && Files.exists(Path.of(lib)),
-                "-Dsemiringkernels.test.nativeLib must name the built library (Maven sets it), got " + lib);
-        builtLibrary = Path.of(lib);
+        builtLibrary = NativeTools.requiredPath("semiringkernels.test.nativeLib", "the built native library")
+                .toAbsolutePath();
     }
 
     static void assertClearFailure(ForkedJvm.Result r, String... fragments) {
@@ -181,7 +180,7 @@ class LoaderTest {
         Path dir = Files.createTempDirectory(temp, "fake");
         Path c = Files.writeString(dir.resolve("fake.c"), source);
         Path so = dir.resolve("libsemiring_kernels.so");
-        org.semiringkernels.testing.NativeTools.run(List.of("cc", "-shared", "-fPIC", "-o", so.toString(), c.toString()));
+        NativeTools.run(List.of("cc", "-shared", "-fPIC", "-o", so.toString(), c.toString()));
         return so;
     }
 

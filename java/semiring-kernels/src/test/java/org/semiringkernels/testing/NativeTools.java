@@ -16,7 +16,10 @@ public final class NativeTools {
     private NativeTools() {
     }
 
-    /** A path from a system property the build sets; fails clearly when it is missing. */
+    /**
+     * A path from a system property the build sets (relative ones resolved against the directory
+     * mvn was started in); fails clearly when it is missing.
+     */
     public static Path requiredPath(String property, String what) {
         String value = System.getProperty(property);
         if (value == null || value.isBlank()) {
@@ -24,6 +27,10 @@ public final class NativeTools {
                     + "(mvn verify), which sets it");
         }
         Path path = Path.of(value);
+        String launchDir = System.getProperty("semiringkernels.test.launchDir");
+        if (!path.isAbsolute() && launchDir != null && !launchDir.isBlank()) {
+            path = Path.of(launchDir).resolve(path);
+        }
         assertTrue(Files.exists(path), what + " " + path + " (from -D" + property + ") does not exist");
         return path;
     }
