@@ -1,16 +1,18 @@
 // CUDA backend of the batched semiring matmul (semantics in matmul.h and the public header).
 //
 // Every product goes through one tiled SIMT GEMM core (matmul_gemm_cuda.cuh) on operands packed
-// into padded k-major panels (matmul_pack_cuda.cuh); the semirings differ in the pack transform,
-// the multiply-accumulate step and the epilogue:
+// into padded k-major panels (matmul_pack_cuda.cuh; an operand that already has that layout, e.g.
+// a row-major B with n % 128 == 0 and k % 16 == 0, is read in place); the semirings differ in the
+// pack transform, the multiply-accumulate step and the epilogue:
 //   REAL     pack as is,                FFMA,                      store.
 //   BOOLEAN  pack as 0/1 (NaN kept),    FFMA (a count),            1 where the count is nonzero.
 //   LOG      pack exp(x - line max),    FFMA (the sum S),          a_i + b_j + log S where
 //            S >= LogFastPath::floor; every other entry is appended to a fix-up list and
 //            recomputed exactly (log_entry_exact, one warp per entry).
-//   MAX/MIN  pack as is (pad -inf/+inf), FADD+FMNMX, or a strict compare carrying k for the
-//            argmax; entries whose row/column flags say a NaN term can occur (flags_need_exact)
-//            go to the fix-up list and are recomputed with select_entry_exact.
+//   MAX/MIN  pack as is (pad -inf/+inf), FADD+FMNMX, or for the argmax a strict compare that
+//            carries k (lowest k on ties); entries whose row/column flags say a NaN term can
+//            occur (flags_need_exact) go to the fix-up list and are recomputed with
+//            select_entry_exact, one warp per entry.
 // Backward: REAL and LOG are again GEMMs on transposed views (grad_a = G B^T, grad_b = A^T G;
 // for LOG G is the weight W = grad_c * exp(a_i + b_j - C) and the operands are exp-shifted,
 // see matmul.h), plus term-by-term contributions of the entries the forward computed exactly;

@@ -3,7 +3,8 @@
 //
 //   acc[i][j] = ACC_k op(A[i,k], B[k,j])      for the (BM x BN) output tile of one thread block
 //
-// Operands arrive packed (see matmul_pack_cuda.cuh): a "panel" holds, per batch, a k-major matrix
+// Operands arrive as panels (packed by matmul_pack_cuda.cuh, or the caller's memory when it already
+// has this layout): a panel holds, per batch, a k-major matrix
 // P[k][r] (r = output row for the A operand, output column for the B operand) whose rows are
 // padded to a multiple of 128 elements and whose k extent is padded to a multiple of kTileK, the
 // padding holding a value that never changes the accumulator (0 for real products, -inf / +inf
