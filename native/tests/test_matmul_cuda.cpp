@@ -10,21 +10,6 @@ using namespace sktest;
 
 namespace {
 
-bool cuda_present() {
-    int32_t count = 0;
-    return sk_cuda_device_count(&count) == SK_OK && count > 0;
-}
-
-bool require_device_or_skip() {
-    if (cuda_present()) return true;
-    const char *required = std::getenv("SK_REQUIRE_CUDA");
-    if (required && std::strcmp(required, "1") == 0)
-        CHECK_MSG(false, "SK_REQUIRE_CUDA=1 but no CUDA device: " << sk_cuda_unavailable_reason());
-    else
-        skip(std::string("no CUDA device: ") + sk_cuda_unavailable_reason());
-    return false;
-}
-
 // A host tensor mirrored on the device (same shape and strides over the same storage size).
 template <class T>
 struct DeviceMirror {
