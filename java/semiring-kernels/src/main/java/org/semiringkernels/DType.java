@@ -2,14 +2,15 @@ package org.semiringkernels;
 
 import java.lang.foreign.ValueLayout;
 
-import org.semiringkernels.bindings.semiring_kernels_h;
-
-/** Element types of tensors, with the header's {@code sk_dtype} codes. */
+/**
+ * Element types of tensors, with the header's {@code sk_dtype} codes. The codes are written out
+ * (a test checks them against the bindings) so that using a DType does not load the library.
+ */
 public enum DType {
-    FLOAT32(semiring_kernels_h.SK_DTYPE_FLOAT32(), ValueLayout.JAVA_FLOAT),
-    FLOAT64(semiring_kernels_h.SK_DTYPE_FLOAT64(), ValueLayout.JAVA_DOUBLE),
-    INT32(semiring_kernels_h.SK_DTYPE_INT32(), ValueLayout.JAVA_INT),
-    INT64(semiring_kernels_h.SK_DTYPE_INT64(), ValueLayout.JAVA_LONG);
+    FLOAT32(1, ValueLayout.JAVA_FLOAT),
+    FLOAT64(2, ValueLayout.JAVA_DOUBLE),
+    INT32(3, ValueLayout.JAVA_INT),
+    INT64(4, ValueLayout.JAVA_LONG);
 
     private final int code;
     private final ValueLayout layout;

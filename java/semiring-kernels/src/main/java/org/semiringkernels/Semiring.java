@@ -1,9 +1,8 @@
 package org.semiringkernels;
 
-import org.semiringkernels.bindings.semiring_kernels_h;
-
 /**
- * The semirings (plus, times, zero, one), with the header's {@code sk_semiring} codes.
+ * The semirings (plus, times, zero, one), with the header's {@code sk_semiring} codes (written
+ * out, checked against the bindings by a test, so that naming a semiring loads nothing).
  * <ul>
  *   <li>{@link #LOG}: (logsumexp, +, -inf, 0); logsumexp of all -inf is -inf, its gradient 0.</li>
  *   <li>{@link #MAX}: (max, +, -inf, 0), with argmax; ties go to the lowest index.</li>
@@ -13,11 +12,11 @@ import org.semiringkernels.bindings.semiring_kernels_h;
  * </ul>
  */
 public enum Semiring {
-    LOG(semiring_kernels_h.SK_SEMIRING_LOG(), Double.NEGATIVE_INFINITY, 0.0),
-    MAX(semiring_kernels_h.SK_SEMIRING_MAX(), Double.NEGATIVE_INFINITY, 0.0),
-    REAL(semiring_kernels_h.SK_SEMIRING_REAL(), 0.0, 1.0),
-    MIN(semiring_kernels_h.SK_SEMIRING_MIN(), Double.POSITIVE_INFINITY, 0.0),
-    BOOLEAN(semiring_kernels_h.SK_SEMIRING_BOOLEAN(), 0.0, 1.0);
+    LOG(0, Double.NEGATIVE_INFINITY, 0.0),
+    MAX(1, Double.NEGATIVE_INFINITY, 0.0),
+    REAL(2, 0.0, 1.0),
+    MIN(3, Double.POSITIVE_INFINITY, 0.0),
+    BOOLEAN(4, 0.0, 1.0);
 
     private final int code;
     private final double zero;

@@ -53,7 +53,8 @@ final class ForkedJvm {
         throw new AssertionError("no class path entry holds the main classes: " + testClassPath());
     }
 
-    static Result run(List<String> classPath, Map<String, String> properties, Map<String, String> environment) {
+    static Result run(List<String> classPath, Map<String, String> properties, Map<String, String> environment,
+                      String... args) {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("--enable-native-access=ALL-UNNAMED");
@@ -61,6 +62,7 @@ final class ForkedJvm {
         command.add("-cp");
         command.add(String.join(File.pathSeparator, classPath));
         command.add(LoaderProbe.class.getName());
+        command.addAll(Arrays.asList(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().remove(NativeLibrary.LIBRARY_PATH_ENV);
         builder.environment().putAll(environment);
@@ -81,7 +83,7 @@ final class ForkedJvm {
         }
     }
 
-    static Result run(Map<String, String> properties, Map<String, String> environment) {
-        return run(testClassPath(), properties, environment);
+    static Result run(Map<String, String> properties, Map<String, String> environment, String... args) {
+        return run(testClassPath(), properties, environment, args);
     }
 }

@@ -18,6 +18,10 @@ public final class LoaderProbe {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("pure-java")) {
+            pureJava();
+            return;
+        }
         try {
             LoadedLibrary library = NativeLibrary.load();
             System.out.println("LOADED " + library.path());
@@ -48,5 +52,16 @@ public final class LoaderProbe {
             }
             System.exit(3);
         }
+    }
+
+    /** Host tensors, views and value types need no native library: report whether one was loaded. */
+    private static void pureJava() {
+        try (Tensor t = Tensor.fromArray(new double[] {1, 2, 3, 4}, 2, 2); Tensor h = t.transpose().toHost()) {
+            String summary = DType.FLOAT64 + " " + Semiring.MAX.zero() + " " + org.semiringkernels.Device.cuda(1)
+                    + " " + java.util.Arrays.toString(h.toDoubleArray());
+            System.out.println("PURE-JAVA " + summary);
+        }
+        System.out.println("LOADED-AFTER-PURE-JAVA " + NativeLibrary.loadedIfAny().isPresent());
+        System.exit(0);
     }
 }

@@ -123,6 +123,15 @@ class LoaderTest {
         assertClearFailure(r, "does not export sk_abi_version", "not a Semiring Kernels library");
     }
 
+    @Test
+    void hostTensorsAndValueTypesDoNotLoadTheLibrary() {
+        // A bogus override would make any load fail: nothing here may need the library.
+        ForkedJvm.Result r = ForkedJvm.run(Map.of(NativeLibrary.LIBRARY_PATH_PROPERTY, "/nonexistent"), Map.of(), "pure-java");
+        assertEquals(0, r.exitCode(), r.output());
+        assertEquals("FLOAT64 -Infinity cuda:1 [1.0, 3.0, 2.0, 4.0]", r.line("PURE-JAVA"));
+        assertEquals("false", r.line("LOADED-AFTER-PURE-JAVA"));
+    }
+
     // ---- the bundled copy ----------------------------------------------------------------------
 
     @Test
