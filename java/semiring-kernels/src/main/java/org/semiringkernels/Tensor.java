@@ -393,7 +393,8 @@ public final class Tensor implements AutoCloseable {
                 return host.toDoubleArrayConverted();
             }
         }
-        double[] out = new double[Math.toIntExact(elementCount())];
+        requireArraySized("toDoubleArrayConverted");
+        double[] out = new double[(int) elementCount()];
         acquire("toDoubleArrayConverted");
         try {
             MemorySegment seg = storage.hostSegment();
@@ -618,17 +619,24 @@ public final class Tensor implements AutoCloseable {
 
     private <T> T withHostContiguous(String operation, java.util.function.Function<MemorySegment, T> read) {
         ensureOpen(operation);
+        requireArraySized(operation);
         if (!isHost() || !isContiguous()) {
             try (Tensor copy = toHost()) {
                 return copy.withHostContiguous(operation, read);
             }
         }
-        Math.toIntExact(elementCount()); // Java arrays hold at most 2^31 - 1 elements
         acquire(operation);
         try {
             return read.apply(storage.hostSegment().asSlice(offset * dtype.byteSize(), elementCount() * dtype.byteSize()));
         } finally {
             release();
+        }
+    }
+
+    private void requireArraySized(String operation) {
+        if (elementCount() > Integer.MAX_VALUE - 8) {
+            throw new IllegalStateException(operation + ": " + describe() + " has " + elementCount()
+                    + " elements, more than a Java array holds; read it through segment() instead");
         }
     }
 

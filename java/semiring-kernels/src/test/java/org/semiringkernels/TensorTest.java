@@ -72,6 +72,17 @@ class TensorTest {
     }
 
     @Test
+    void tooManyElementsForAJavaArrayIsAClearError() {
+        try (Arena arena = Arena.ofConfined()) {
+            // 2^31 elements, all the same float through stride 0: valid, but no float[] can hold them.
+            Tensor huge = Tensor.wrap(arena.allocate(4, 4), DType.FLOAT32, new long[] {1L << 31}, new long[] {0});
+            IllegalStateException e = assertThrows(IllegalStateException.class, huge::toFloatArray);
+            assertTrue(e.getMessage().contains("more than a Java array holds"), e.getMessage());
+            assertEquals(0.0, huge.getDouble((1L << 31) - 1));
+        }
+    }
+
+    @Test
     void viewsShareMemoryWithTheirBase() {
         try (Tensor t = Tensor.fromArray(new double[] {0, 1, 2, 3, 4, 5}, 2, 3)) {
             Tensor tr = t.transpose();
