@@ -94,6 +94,10 @@ std::vector<Config> all_configs(bool quick) {
         out.push_back(make_config(s, false, Phase::Forward, SK_DTYPE_FLOAT64, 1, f64_large));
         out.push_back(make_config(s, false, Phase::ForwardBackward, SK_DTYPE_FLOAT64, 1, f64_bwd));
     }
+    // Tiny problems: the cost of one call through the C API (the JMH CallOverheadBenchmark
+    // measures the same ops from Java; the difference is the Java layer's overhead).
+    for (int32_t s : {SK_SEMIRING_REAL, SK_SEMIRING_LOG, SK_SEMIRING_MAX})
+        out.push_back(make_config(s, false, Phase::Forward, SK_DTYPE_FLOAT32, 1, 4));
     return out;
 }
 

@@ -1,5 +1,6 @@
 #include "core/device.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -96,7 +97,8 @@ void cuda_device_info(int device_index, sk_device_info *info) {
     cudaDeviceProp prop;
     check(cudaGetDeviceProperties(&prop, device_index), "cudaGetDeviceProperties");
     std::memset(info, 0, sizeof(*info));
-    std::strncpy(info->name, prop.name, SK_DEVICE_NAME_CAPACITY - 1);
+    const std::size_t name_length = strnlen(prop.name, sizeof(prop.name));
+    std::memcpy(info->name, prop.name, std::min<std::size_t>(name_length, SK_DEVICE_NAME_CAPACITY - 1));
     info->compute_capability_major = prop.major;
     info->compute_capability_minor = prop.minor;
     info->multiprocessor_count = prop.multiProcessorCount;
