@@ -55,7 +55,7 @@ struct SelectStep {
 // One register tile: rows [0, R) of `a_rows` (each a contiguous row of length >= k_end) times
 // the packed block `b_block` (row-major, `ldb` columns), columns [0, ldb) in groups of W.
 template <class Step, class T, index_t R>
-inline void micro_kernel(const T *const *a_rows, const T *b_block, index_t ldb, index_t k_begin,
+__attribute__((always_inline)) inline void micro_kernel(const T *const *a_rows, const T *b_block, index_t ldb, index_t k_begin,
                          index_t k_end, T *const *acc_rows, std::int32_t *const *idx_rows) {
     constexpr index_t W = 64 / sizeof(T);  // one 512-bit worth of columns per row
     // Indices live in registers as integers of T's width so compare-and-blend vectorises.
@@ -84,24 +84,52 @@ inline void micro_kernel(const T *const *a_rows, const T *b_block, index_t ldb, 
     }
 }
 
-// The micro-kernels compiled for AVX2+FMA and for baseline x86-64; the loader picks one at run
-// time (no -march=native in the build, so the library runs on any x86-64).
-#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define SK_CPU_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define SK_CPU_CLONES
-#endif
-
+// The row-group kernel exists twice: compiled for AVX2+FMA and for baseline x86-64 (the build
+// has no -march=native, so the library runs on any x86-64). The choice is made per call from
+// the CPU's feature flags (GCC's target_clones("arch=...") dispatches on the CPU model and never
+// picks the AVX2 clone on AMD EPYC, hence this explicit dispatch).
 template <class Step, class T>
-SK_CPU_CLONES void row_group_kernel(const T *const *a_rows, index_t rows, const T *b_block,
-                                    index_t ldb, index_t k_begin, index_t k_end,
-                                    T *const *acc_rows, std::int32_t *const *idx_rows) {
+__attribute__((always_inline)) inline void row_group_body(const T *const *a_rows, index_t rows,
+                                                          const T *b_block, index_t ldb,
+                                                          index_t k_begin, index_t k_end,
+                                                          T *const *acc_rows,
+                                                          std::int32_t *const *idx_rows) {
     if (rows == kRows)
         micro_kernel<Step, T, kRows>(a_rows, b_block, ldb, k_begin, k_end, acc_rows, idx_rows);
     else
         for (index_t r = 0; r < rows; ++r)
             micro_kernel<Step, T, 1>(a_rows + r, b_block, ldb, k_begin, k_end, acc_rows + r,
                                      idx_rows + r);
+}
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+template <class Step, class T>
+__attribute__((target("avx2,fma"))) void row_group_avx2(const T *const *a_rows, index_t rows,
+                                                        const T *b_block, index_t ldb,
+                                                        index_t k_begin, index_t k_end,
+                                                        T *const *acc_rows,
+                                                        std::int32_t *const *idx_rows) {
+    row_group_body<Step, T>(a_rows, rows, b_block, ldb, k_begin, k_end, acc_rows, idx_rows);
+}
+
+bool cpu_has_avx2_fma() {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    return has;
+}
+#endif
+
+template <class Step, class T>
+void row_group_kernel(const T *const *a_rows, index_t rows, const T *b_block, index_t ldb,
+                      index_t k_begin, index_t k_end, T *const *acc_rows,
+                      std::int32_t *const *idx_rows) {
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+    if (cpu_has_avx2_fma())
+        return row_group_avx2<Step, T>(a_rows, rows, b_block, ldb, k_begin, k_end, acc_rows, idx_rows);
+#endif
+    row_group_body<Step, T>(a_rows, rows, b_block, ldb, k_begin, k_end, acc_rows, idx_rows);
 }
 
 // ---- operand preparation -----------------------------------------------------------------------
