@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "core/common.h"
@@ -30,6 +31,14 @@
 #include "semiring/semiring.h"
 
 struct sk_context;
+
+// Shared helpers on hot loops are always inlined on the host too (the CPU loops only vectorise
+// once the whole per-state computation is visible in the loop body).
+#if defined(__CUDACC__)
+#define SK_CTC_INLINE __host__ __device__ __forceinline__
+#else
+#define SK_CTC_INLINE inline __attribute__((always_inline))
+#endif
 
 namespace sk::ctc {
 
@@ -105,22 +114,46 @@ struct Args {
 
 // ---- shared math (CPU and CUDA) -------------------------------------------------------------
 
+// (Always inlined, also into the CPU loops' AVX2 clones, which GCC will not do for ordinary
+// inline functions of another target.)
 template <class A>
-SK_HD A neg_inf() {
-    return -positive_infinity<A>();
+SK_CTC_INLINE A pos_inf() {
+    return std::numeric_limits<A>::infinity();
+}
+template <class A>
+SK_CTC_INLINE A neg_inf() {
+    return -std::numeric_limits<A>::infinity();
 }
 
+// The elementary functions the shared formulas call: the C library's on the host, the fast-math
+// intrinsics they become on the device. The CPU backend substitutes branch-free polynomial
+// versions its loops vectorise (CpuMath in ctc_cpu.cpp): exp on (-inf, 0] and log on [1, 4).
+struct StdMath {
+    template <class A>
+    static SK_HD A exp(A x) { return std::exp(x); }
+    template <class A>
+    static SK_HD A log(A x) { return std::log(x); }
+};
+
 // log(e^a + e^b + e^c): -inf when all are -inf (never NaN), +inf when one is +inf, NaN when one
-// is NaN. Two exponentials and one logarithm: the largest term contributes exp(0) = 1 exactly.
-template <class A>
-SK_HD A log_sum_exp3(A a, A b, A c) {
-    if (is_nan(a) || is_nan(b) || is_nan(c)) return a + b + c;
+// is NaN. Two exponentials of non-positive numbers and one logarithm of a number in [1, 3]: the
+// largest term contributes exp(0) = 1 exactly. Branch-free (selects only), so a loop over states
+// vectorises.
+template <class A, class M = StdMath>
+SK_CTC_INLINE A log_sum_exp3(A a, A b, A c) {
     const A hi_ab = a > b ? a : b;
     const A lo_ab = a > b ? b : a;
     const A top = hi_ab > c ? hi_ab : c;
     const A x = hi_ab > c ? c : hi_ab;  // the two others: x and lo_ab
-    if (top == neg_inf<A>() || top == positive_infinity<A>()) return top;
-    return top + std::log(A(1) + std::exp(x - top) + std::exp(lo_ab - top));
+    const bool finite = (top > neg_inf<A>()) & (top < pos_inf<A>());  // &: no branch
+    const A shift = finite ? top : A(0);
+    const A sum = A(1) + M::exp(x - shift) + M::exp(lo_ab - shift);
+    const A log_sum = top + M::log(sum);
+    A value = finite ? log_sum : top;
+    const A nan = a + b + c;  // selected below when an argument is NaN (x != x: NaN test)
+    value = a != a ? nan : value;
+    value = b != b ? nan : value;
+    return c != c ? nan : value;
 }
 
 // Maximum that lets a NaN win (a NaN argument gives NaN), unlike fmax.
@@ -200,14 +233,15 @@ SK_HD A upstream_gradient(Reduction reduction, A g, index_t batch, index_t targe
 }
 
 // Gradient entry of a class that some state of the frame carries (blank or a target label),
-// with posterior gamma; and of any other class.
+// with posterior gamma; and of any other class. prob = exp(log-probability of the class), which
+// each backend evaluates its own way (vectorised on the CPU, an intrinsic on the device).
 template <class A>
-SK_HD A gradient_entry(bool fused, A upstream, A log_prob, A gamma) {
-    return fused ? upstream * (std::exp(log_prob) - gamma) : -(upstream * gamma);
+SK_HD A gradient_entry(bool fused, A upstream, A prob, A gamma) {
+    return fused ? upstream * (prob - gamma) : -(upstream * gamma);
 }
 template <class A>
-SK_HD A gradient_background(bool fused, A upstream, A log_prob) {
-    return fused ? upstream * std::exp(log_prob) : A(0);
+SK_HD A gradient_background(bool fused, A upstream, A prob) {
+    return fused ? upstream * prob : A(0);
 }
 
 // ---- backend entry points (explicitly instantiated for float and double) --------------------

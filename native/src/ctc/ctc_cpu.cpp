@@ -11,7 +11,17 @@
 //    the backward pass recomputes one segment of K rows at a time from its checkpoint (the
 //    forward recursion then runs twice: 1.5x the work of the kept-rows path).
 //  - The state loops are straight-line over contiguous rows padded with two -inf entries (so
-//    s-1 and s-2 need no branch); the per-state work is two exp and one log.
+//    s-1 and s-2 need no branch); the per-state work is two exp and one log, evaluated by the
+//    branch-free polynomials of CpuMath so that GCC vectorises the loops (std::exp / std::log
+//    are opaque calls). They are compiled for baseline x86-64 and for Haswell (AVX2 + FMA) and
+//    picked at load time, like the matmul micro-kernels; results are bitwise reproducible on
+//    one machine, and may differ in the last bits between machines with and without AVX2.
+// The loops below only vectorise when GCC may evaluate both sides of a select without fearing
+// floating-point traps; the library never enables traps, so this changes no result.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -25,6 +35,75 @@ namespace sk::ctc {
 namespace {
 
 using Acc = double;
+
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SK_CTC_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SK_CTC_CPU_CLONES
+#endif
+
+// exp and log without calls or branches (about 1 ulp), for the loops over states and classes.
+struct CpuMath {
+    // exp(x) for x <= 0: 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2 (Cody-Waite), exp(r)
+    // by its Taylor polynomial to r^13 (truncation < 5e-18). x < -708 gives 0 (subnormal results
+    // are dropped: they only ever meet terms >= 1 or normalised sums); NaN stays NaN.
+    __attribute__((always_inline)) static Acc exp(Acc x) {
+        constexpr Acc kLog2e = 1.4426950408889634074;
+        constexpr Acc kLn2Hi = 6.93147180369123816490e-01;
+        constexpr Acc kLn2Lo = 1.90821492927058770002e-10;
+        constexpr Acc kShift = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+        const Acc t = x * kLog2e + kShift;
+        const Acc n = t - kShift;
+        const Acc r = (x - n * kLn2Hi) - n * kLn2Lo;
+        Acc p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        std::uint64_t t_bits, shift_bits;
+        std::memcpy(&t_bits, &t, sizeof t);
+        std::memcpy(&shift_bits, &kShift, sizeof kShift);
+        // n in [-1022, 0] as a two's complement integer in the low bits; 2^n from its exponent.
+        const std::uint64_t scale_bits = (t_bits - shift_bits + 1023) << 52;
+        Acc scale;
+        std::memcpy(&scale, &scale_bits, sizeof scale);
+        const Acc y = p * scale;
+        const Acc flushed = x < -708.0 ? Acc(0) : y;
+        return x != x ? x : flushed;
+    }
+    // log(y) for y in [1, 3]: y = 2^k m with m in [0.75, 1.5), log m = 2 atanh(u),
+    // u = (m - 1) / (m + 1), |u| <= 0.2, series to u^23 (truncation < 1e-18).
+    __attribute__((always_inline)) static Acc log(Acc y) {
+        constexpr Acc kLn2 = 0.69314718055994530942;
+        const bool big = y >= 1.5;
+        const Acc m = big ? 0.5 * y : y;
+        const Acc u = (m - 1.0) / (m + 1.0);
+        const Acc u2 = u * u;
+        Acc q = 1.0 / 23.0;
+        q = q * u2 + 1.0 / 21.0;
+        q = q * u2 + 1.0 / 19.0;
+        q = q * u2 + 1.0 / 17.0;
+        q = q * u2 + 1.0 / 15.0;
+        q = q * u2 + 1.0 / 13.0;
+        q = q * u2 + 1.0 / 11.0;
+        q = q * u2 + 1.0 / 9.0;
+        q = q * u2 + 1.0 / 7.0;
+        q = q * u2 + 1.0 / 5.0;
+        q = q * u2 + 1.0 / 3.0;
+        q = q * u2 + 1.0;
+        return (big ? kLn2 : Acc(0)) + 2.0 * u * q;
+    }
+};
+
 // Accumulator elements of forward rows one thread keeps for one sequence (32 MiB).
 constexpr index_t kRowBudget = index_t(1) << 22;
 constexpr index_t kPad = 2;  // two -inf entries before state 0 of every row
@@ -86,7 +165,7 @@ struct Chain {
 // Per-thread scratch, grown as needed and reused across the sequences of a task.
 struct Scratch {
     Chain fwd, rev;
-    std::vector<Acc> shift, emit, rows, beta, combined, e, v;
+    std::vector<Acc> shift, emit, rows, beta, combined, e, v, lp, prob;
 };
 
 template <class V>
@@ -132,23 +211,47 @@ void gather(const Emissions<T> &em, index_t t, const Chain &chain, index_t state
 
 // One frame of the recursion in chain order. prev and out are padded rows (value of r at
 // [r + kPad]); combined (optional) receives the value before the emission is added.
-template <bool Max>
-void chain_step(const Acc *prev, const Acc *emit, const std::uint8_t *skip, index_t states, Acc *out,
-                Acc *combined) {
+// (Not a template: GCC ignores target_clones on templates.)
+SK_CTC_CPU_CLONES void log_step(const Acc *__restrict prev, const Acc *__restrict emit,
+                                const std::uint8_t *__restrict skip, index_t states, Acc *__restrict out,
+                                Acc *__restrict combined) {
+    out[0] = out[1] = neg_inf<Acc>();
+    const Acc *p = prev + kPad;
+    Acc *o = out + kPad;
+    if (combined) {
+        for (index_t r = 0; r < states; ++r) {
+            const Acc two_back = p[r - 2];  // loaded unconditionally (the padding makes it valid)
+            const Acc c = log_sum_exp3<Acc, CpuMath>(p[r], p[r - 1], skip[r] ? two_back : neg_inf<Acc>());
+            combined[r] = c;
+            o[r] = emit[r] + c;
+        }
+    } else {
+        for (index_t r = 0; r < states; ++r) {
+            const Acc two_back = p[r - 2];
+            const Acc c = log_sum_exp3<Acc, CpuMath>(p[r], p[r - 1], skip[r] ? two_back : neg_inf<Acc>());
+            o[r] = emit[r] + c;
+        }
+    }
+}
+
+void max_step(const Acc *prev, const Acc *emit, const std::uint8_t *skip, index_t states, Acc *out) {
     out[0] = out[1] = neg_inf<Acc>();
     const Acc *p = prev + kPad;
     Acc *o = out + kPad;
     for (index_t r = 0; r < states; ++r) {
-        const Acc stay = p[r], advance = p[r - 1];
-        const Acc from_skip = skip[r] ? p[r - 2] : neg_inf<Acc>();
         Acc c;
-        if constexpr (Max)
-            viterbi_pick(stay, advance, from_skip, &c);
-        else
-            c = log_sum_exp3(stay, advance, from_skip);
-        if (combined) combined[r] = c;
+        viterbi_pick(p[r], p[r - 1], skip[r] ? p[r - 2] : neg_inf<Acc>(), &c);
         o[r] = emit[r] + c;
     }
+}
+
+template <bool Max>
+void chain_step(const Acc *prev, const Acc *emit, const std::uint8_t *skip, index_t states, Acc *out,
+                Acc *combined) {
+    if constexpr (Max)
+        max_step(prev, emit, skip, states, out);
+    else
+        log_step(prev, emit, skip, states, out, combined);
 }
 
 // Buffers of the forward rows inside Scratch::rows: [checkpoints][segment: K + 1 rows][2 spare].
@@ -214,20 +317,54 @@ Acc final_log_z(const Acc *row, index_t states) {
     return states == 1 ? v[0] : log_add_exp(v[states - 1], v[states - 2]);
 }
 
+// y[i] = exp(x[i] - shift) for x[i] - shift <= 0 (vectorised).
+SK_CTC_CPU_CLONES void exp_shifted(const Acc *__restrict x, index_t n, Acc shift, Acc *__restrict y) {
+    for (index_t i = 0; i < n; ++i) y[i] = CpuMath::exp(x[i] - shift);
+}
+
+// row[c] = input(t, b, c) as float64.
+template <class T>
+void gather_row(const View3<const T> &input, index_t t, index_t b, index_t classes, Acc *row) {
+    for (index_t c = 0; c < classes; ++c) row[c] = static_cast<Acc>(input(t, b, c));
+}
+
 // logsumexp over classes of every frame t < frames of sequence b (for logits input).
 template <class T>
-void frame_normalisers(const View3<const T> &input, index_t b, index_t frames, index_t classes, Acc *shift) {
+void frame_normalisers(const View3<const T> &input, index_t b, index_t frames, index_t classes, Acc *shift,
+                       std::vector<Acc> &row, std::vector<Acc> &ex) {
+    grow(row, classes);
+    grow(ex, classes);
     for (index_t t = 0; t < frames; ++t) {
+        gather_row(input, t, b, classes, row.data());
         Acc hi = neg_inf<Acc>();
-        for (index_t c = 0; c < classes; ++c) hi = nan_max(static_cast<Acc>(input(t, b, c)), hi);
+        for (index_t c = 0; c < classes; ++c) hi = nan_max(row[static_cast<std::size_t>(c)], hi);
         if (is_nan(hi) || hi == neg_inf<Acc>() || hi == positive_infinity<Acc>()) {
             shift[t] = hi;
             continue;
         }
+        exp_shifted(row.data(), classes, hi, ex.data());
         Acc sum = 0;
-        for (index_t c = 0; c < classes; ++c) sum += std::exp(static_cast<Acc>(input(t, b, c)) - hi);
+        for (index_t c = 0; c < classes; ++c) sum += ex[static_cast<std::size_t>(c)];
         shift[t] = hi + std::log(sum);
     }
+}
+
+// prob[c] = exp(lp(t, c)) for every class: shifted by the row maximum into the vectorised
+// exp's domain, or std::exp when the maximum is not finite.
+template <class T>
+void class_probabilities(const Emissions<T> &em, index_t t, index_t classes, Acc *lp, Acc *prob) {
+    Acc hi = neg_inf<Acc>();
+    for (index_t c = 0; c < classes; ++c) {
+        lp[c] = em(t, c);
+        hi = nan_max(lp[c], hi);
+    }
+    if (is_nan(hi) || hi == neg_inf<Acc>() || hi == positive_infinity<Acc>()) {
+        for (index_t c = 0; c < classes; ++c) prob[c] = std::exp(lp[c]);
+        return;
+    }
+    exp_shifted(lp, classes, hi, prob);
+    const Acc scale = std::exp(hi);
+    for (index_t c = 0; c < classes; ++c) prob[c] *= scale;
 }
 
 // Per-frame posterior mass: v[s] = exp(e[s] - max), total and blank (even states) sums in state
@@ -245,8 +382,12 @@ FrameMass frame_mass(const Acc *e, index_t states, Acc *v) {
         std::fill(v, v + states, Acc(0));
         return m;
     }
+    if (hi == positive_infinity<Acc>()) {
+        for (index_t s = 0; s < states; ++s) v[s] = std::exp(e[s] - hi);
+    } else {
+        exp_shifted(e, states, hi, v);
+    }
     for (index_t s = 0; s < states; ++s) {
-        v[s] = std::exp(e[s] - hi);
         m.total += v[s];
         if (!(s & 1)) m.blank += v[s];
     }
@@ -298,7 +439,7 @@ void for_sequences(sk_context &ctx, const Plan &plan, const Args<T> &args, Body 
             Emissions<T> em{args.input, b, nullptr};
             if (args.logits) {
                 grow(w.shift, q.frames);
-                frame_normalisers(args.input, b, q.frames, plan.classes, w.shift.data());
+                frame_normalisers(args.input, b, q.frames, plan.classes, w.shift.data(), w.lp, w.prob);
                 em.shift = w.shift.data();
             }
             w.fwd.build(q, plan.blank, false);
@@ -358,16 +499,24 @@ void backward_cpu(sk_context &ctx, const Plan &plan, const Args<T> &args) {
         const auto &grad = args.grad;
         bool written = false;
         if (q.feasible) {
+            if (fused) {
+                grow(w.lp, plan.classes);
+                grow(w.prob, plan.classes);
+            }
+            Acc *prob = w.prob.data();
+            const auto probability = [&](std::int32_t c) { return fused ? prob[c] : Acc(0); };
             const Acc lz = forward_backward(em, q, plan.blank, w, [&](index_t t, const Acc *v, const FrameMass &m) {
+                if (fused) class_probabilities(em, t, plan.classes, w.lp.data(), prob);
                 for (index_t c = 0; c < plan.classes; ++c)
-                    grad(t, q.b, c) = static_cast<T>(gradient_background(fused, u, em(t, c)));
-                grad(t, q.b, plan.blank) = static_cast<T>(gradient_entry(fused, u, em(t, plan.blank), m.blank / m.total));
+                    grad(t, q.b, c) = static_cast<T>(fused ? gradient_background(fused, u, prob[c]) : Acc(0));
+                grad(t, q.b, plan.blank) =
+                    static_cast<T>(gradient_entry(fused, u, probability(plan.blank), m.blank / m.total));
                 for (index_t j = 0; j < q.length; ++j) {
                     if (!q.first[j]) continue;
                     Acc mass = 0;
                     for (index_t k = j; k >= 0; k = q.next_same[k]) mass += v[2 * k + 1];
                     const std::int32_t c = q.labels[j];
-                    grad(t, q.b, c) = static_cast<T>(gradient_entry(fused, u, em(t, c), mass / m.total));
+                    grad(t, q.b, c) = static_cast<T>(gradient_entry(fused, u, probability(c), mass / m.total));
                 }
             });
             log_z[static_cast<std::size_t>(q.b)] = lz;

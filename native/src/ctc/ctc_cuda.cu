@@ -334,9 +334,9 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
         }
         const T shift = p.shift ? p.shift[b * p.frames_total + t] : T(0);
         for (index_t c = lane; c < p.classes; c += 32) {
-            const T lp = __ldg(&p.input(t, b, c)) - shift;
-            p.grad(t, b, c) = c == p.blank ? gradient_entry(p.fused, upstream, lp, blank_mass / total)
-                                           : gradient_background(p.fused, upstream, lp);
+            const T prob = p.fused ? exp(__ldg(&p.input(t, b, c)) - shift) : T(0);  // not read for -gamma
+            p.grad(t, b, c) = c == p.blank ? gradient_entry(p.fused, upstream, prob, blank_mass / total)
+                                           : gradient_background(p.fused, upstream, prob);
         }
         __syncwarp();  // the label entries below overwrite background entries of other lanes
         for (index_t j = lane; j < q.length; j += 32) {
@@ -344,8 +344,8 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
             T mass = 0;
             for (index_t k = j; k >= 0; k = next_same[k]) mass += exp(alpha[2 * k + 1] + beta[2 * k + 1] - hi);
             const std::int32_t c = labels[j];
-            const T lp = __ldg(&p.input(t, b, c)) - shift;
-            p.grad(t, b, c) = gradient_entry(p.fused, upstream, lp, mass / total);
+            const T prob = p.fused ? exp(__ldg(&p.input(t, b, c)) - shift) : T(0);
+            p.grad(t, b, c) = gradient_entry(p.fused, upstream, prob, mass / total);
         }
     }
 }
