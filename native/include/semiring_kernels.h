@@ -227,12 +227,17 @@ SK_API sk_status sk_semiring_matmul_backward(sk_context *ctx, const sk_matmul_op
  *   (NaN when B = 0, as torch). SUM and MEAN write a scalar: rank 0, or rank 1 of extent 1.
  *
  * Precision. The CPU backend runs every recursion in float64 (also for float32 inputs) and
- * rounds only the outputs. The CUDA backend runs float32 inputs in float32 with the state
- * vector renormalised every 16 frames (the subtracted maxima are summed in float64, so the
- * loss does not drift with T; T = 10^5 keeps ~1e-6 relative accuracy), and float64 inputs in
- * float64. Posteriors are normalised frame by frame (they sum to 1 over the states of every
- * frame that has an alignment). Results are bitwise reproducible run to run on one device and
- * independent of the CPU thread count; CPU and CUDA agree to ~1e-5 relative (float32).
+ * rounds only the outputs. The CUDA backend runs float64 inputs in float64 and float32 inputs
+ * in float32 with the state vector renormalised every 16 frames: the subtracted maxima are
+ * summed in float64, so float32 rounding is relative to the renormalised state values, not to
+ * |log Z|, and the loss does not drift with T (T = 10^5 is tested). Posteriors are normalised
+ * frame by frame (they sum to 1 over the states of every frame that has an alignment). Results
+ * are bitwise reproducible run to run on one machine / device and independent of the CPU
+ * thread count; float32 CPU and CUDA results agree to a few 1e-5 relative.
+ * Limits: the CUDA backend handles targets of up to 8191 labels (16383 extended states;
+ * SK_ERROR_UNSUPPORTED beyond), the CPU backend up to 2^30 - 1. Per thread, the CPU backward
+ * keeps the forward rows of its sequence when they fit in 32 MiB, else about 2 sqrt(T) rows
+ * (a checkpoint every ~sqrt(T) frames, one segment recomputed at a time).
  */
 
 typedef enum sk_ctc_layout {
@@ -284,8 +289,10 @@ SK_API sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options,
  * gradient grad_loss (shape of the forward's loss: (B) for NONE, a scalar for SUM / MEAN).
  * The forward recursion is recomputed (nothing is kept between calls); loss may be NULL, or
  * receives the forward's loss as sk_ctc_loss would (so one call serves a training step).
- * Work space (CUDA): 2 * sum_b input_length_b * (2 L_b + 1) accumulator elements, processed
- * in groups of sequences when that exceeds the workspace limit (or 1 GiB without a limit). */
+ * Work space (CUDA): the forward and backward variables of every frame of the sequences being
+ * processed, 2 * input_length_b * (2 L_b + 1) elements of the input dtype per sequence; the
+ * batch is processed in groups of consecutive sequences whose variables fit in half the
+ * context's workspace limit (1 GiB without a limit). sk_ctc_loss keeps none. */
 SK_API sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options,
                                       const sk_tensor *log_probs, const sk_tensor *targets,
                                       const sk_tensor *input_lengths,
