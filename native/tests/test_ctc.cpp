@@ -671,4 +671,47 @@ TEST(empty_batch_and_zero_frames) {
     CHECK(std::isnan(s.storage[0]));  // torch: mean of nothing
 }
 
+// NaN inside the valid frames propagates to what it affects and crashes nothing: in a target
+// class it reaches the loss and the gradient rows; in a class no state carries, only the fused
+// gradient entry of that class sees it.
+TEST(nan_inputs_propagate) {
+    Context ctx;
+    std::mt19937_64 rng(37);
+    CtcCase k;
+    k.T = 6;
+    k.B = 2;
+    k.C = 5;
+    k.blank = 0;
+    k.targets = {{1, 2}, {1, 2}};
+    k.input_length = {6, 6};
+    random_log_probs(k, rng);
+    k.at(0, 3, 2) = NAN;  // sequence 0: a target class
+    k.at(1, 3, 4) = NAN;  // sequence 1: a class outside the target
+    CtcForm f;
+    auto x = make_log_probs<double>(k, f);
+    auto idx = make_index_tensors(k, f);
+    HostTensor<double> loss({2}), g({2}, 1.0), score({2});
+    auto o = ctc_options(k, f);
+    CHECK_OK(sk_ctc_loss(ctx, &o, x.d(), idx.targets(), idx.input_lengths(), idx.target_lengths(), loss.d()));
+    CHECK(std::isnan(loss.storage[0]));
+    CHECK(close_ld(loss.storage[1], -brute_force(k, 1).log_z, 1e-12L));
+    for (int32_t form : {SK_CTC_GRADIENT_LOG_PROBS, SK_CTC_GRADIENT_FUSED_LOGITS}) {
+        o.gradient = form;
+        auto grad = like_log_probs<double>(k, f, 0.0);
+        CHECK_OK(sk_ctc_loss_backward(ctx, &o, x.d(), idx.targets(), idx.input_lengths(), idx.target_lengths(), g.d(),
+                                      grad.d(), nullptr));
+        CHECK(std::isnan(lp_at(grad, f, 3, 0, 1)));  // every target class of the NaN sequence
+        for (int64_t t = 0; t < k.T; ++t)
+            for (int64_t c = 0; c < k.C; ++c) {
+                const bool fused_nan = form == SK_CTC_GRADIENT_FUSED_LOGITS && t == 3 && c == 4;
+                CHECK_MSG(std::isnan(lp_at(grad, f, t, 1, c)) == fused_nan, "form " << form << " t=" << t << " c=" << c);
+            }
+    }
+    HostTensor<int32_t> path({2, 6});
+    CHECK_OK(sk_ctc_forced_align(ctx, &o, x.d(), idx.targets(), idx.input_lengths(), idx.target_lengths(), path.d(),
+                                 nullptr, nullptr, score.d()));
+    CHECK(std::isfinite(score.storage[1]));
+    for (int32_t c : path.storage) CHECK(c >= -1 && c < 5);
+}
+
 TEST_MAIN()

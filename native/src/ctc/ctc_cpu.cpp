@@ -549,7 +549,7 @@ template <class T>
 void align_cpu(sk_context &ctx, const Plan &plan, const Args<T> &args) {
     for_sequences(ctx, plan, args, [&](const Sequence &q, const Emissions<T> &em, Scratch &w) {
         const index_t S = q.states;
-        index_t aligned_frames = 0;  // frames written by the backtrace
+        bool aligned = false;  // an alignment exists: the backtrace writes frames [0, q.frames)
         Acc total = neg_inf<Acc>();
         std::vector<std::int32_t> span_start, span_end;
         if (q.feasible) {
@@ -559,7 +559,7 @@ void align_cpu(sk_context &ctx, const Plan &plan, const Args<T> &args) {
             Acc best;
             index_t s = viterbi_final_state(S >= 2 ? last[S - 2] : neg_inf<Acc>(), last[S - 1], S, &best);
             if (best != neg_inf<Acc>()) {
-                aligned_frames = q.frames;
+                aligned = true;
                 total = 0;
                 span_start.assign(static_cast<std::size_t>(q.length), -1);
                 span_end.assign(static_cast<std::size_t>(q.length), -1);
@@ -586,13 +586,13 @@ void align_cpu(sk_context &ctx, const Plan &plan, const Args<T> &args) {
                 }
             }
         }
-        for (index_t t = aligned_frames; t < plan.frames; ++t) {
+        for (index_t t = aligned ? q.frames : 0; t < plan.frames; ++t) {
             args.path(q.b, t) = -1;
             if (args.frame_scores.data) args.frame_scores(q.b, t) = T(0);
         }
         if (args.spans.data)
             for (index_t j = 0; j < args.span_width; ++j) {
-                const bool has = aligned_frames > 0 && j < q.length;
+                const bool has = aligned && j < q.length;
                 args.spans(q.b, j, 0) = has ? span_start[static_cast<std::size_t>(j)] : -1;
                 args.spans(q.b, j, 1) = has ? span_end[static_cast<std::size_t>(j)] : -1;
             }
