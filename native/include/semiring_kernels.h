@@ -191,6 +191,164 @@ SK_API sk_status sk_semiring_matmul_backward(sk_context *ctx, const sk_matmul_op
                                              const sk_tensor *grad_c, sk_tensor *grad_a,
                                              sk_tensor *grad_b);
 
+/* ==== CTC family ==========================================================================
+ *
+ * Connectionist temporal classification: loss, gradients, forced (Viterbi) alignment and state
+ * posteriors, matching torch.nn.functional.ctc_loss wherever torch defines the behaviour.
+ *
+ * Shapes. B sequences, T frames, C classes (blank included), targets of at most S labels.
+ *   log_probs (or logits): rank 3, float32 or float64. options.layout says how to read it:
+ *       SK_CTC_LAYOUT_TIME_MAJOR  (T, B, C)  torch's layout (the default, value 0)
+ *       SK_CTC_LAYOUT_BATCH_MAJOR (B, T, C)
+ *     Any strides are accepted (a batch-major tensor can also be passed as a transposed
+ *     time-major descriptor); nothing is copied.
+ *   targets: int32 or int64, either padded, rank 2 (B, S) with S >= every target length (entries
+ *     past a sequence's target length are ignored, whatever they hold), or concatenated, rank 1
+ *     (sum of target_lengths) exactly as torch. Labels must lie in [0, C) and differ from blank.
+ *   input_lengths, target_lengths: rank 1 (B), int32 or int64 (each independently);
+ *     0 <= input_lengths[b] <= T, 0 <= target_lengths[b] (<= S when padded).
+ *   targets and both length tensors may live in host memory or on the context's device. The
+ *   library reads them on the host before any work is queued (it validates every label and
+ *   length so that a bad value is an error, not an out-of-bounds read); with a CUDA context,
+ *   device-resident ones are copied to the host first, and the small per-sequence tables are
+ *   uploaded, so every CTC call synchronises the context's stream once before queuing kernels.
+ *   The float tensors (log_probs, logits, grad_loss and every output) live on the context's
+ *   device.
+ *
+ * Semantics (extended states [blank, y1, blank, y2, ..., yL, blank], 2L+1 of them; a repeated
+ * label needs a blank between its copies; a sequence with input length T_b < L + (number of
+ * adjacent equal labels) has no alignment):
+ *   loss_b = -log sum over alignments of exp(sum_t log_probs[t, b, pi_t]), over frames
+ *   t < input_lengths[b] only; frames at and past input_lengths[b] are never read.
+ *   An empty target gives -sum_t log_probs[t, b, blank] (0 when input_lengths[b] is 0 too).
+ *   A sequence without any alignment gets loss +inf (0 with zero_infinity) and a zero gradient
+ *   (torch returns NaN gradients there unless zero_infinity; this library never does).
+ *   reduction NONE: loss has shape (B); SUM: sum_b loss_b; MEAN: mean_b(loss_b / max(L_b, 1))
+ *   (NaN when B = 0, as torch). SUM and MEAN write a scalar: rank 0, or rank 1 of extent 1.
+ *
+ * Precision. The CPU backend runs every recursion in float64 (also for float32 inputs) and
+ * rounds only the outputs. The CUDA backend runs float64 inputs in float64 and float32 inputs
+ * in float32 with the state vector renormalised every 16 frames: the subtracted maxima are
+ * summed in float64, so float32 rounding is relative to the renormalised state values, not to
+ * |log Z|, and the loss does not drift with T (T = 10^5 is tested). Posteriors are normalised
+ * frame by frame (they sum to 1 over the states of every frame that has an alignment). Results
+ * are bitwise reproducible run to run on one machine / device and independent of the CPU
+ * thread count; float32 CPU and CUDA results agree to a few 1e-5 relative.
+ * Limits: the CUDA backend handles targets of up to 8191 labels (16383 extended states;
+ * SK_ERROR_UNSUPPORTED beyond), the CPU backend up to 2^30 - 1. Per thread, the CPU backward
+ * keeps the forward rows of its sequence when they fit in 32 MiB, else about 2 sqrt(T) rows
+ * (a checkpoint every ~sqrt(T) frames, one segment recomputed at a time).
+ */
+
+typedef enum sk_ctc_layout {
+    SK_CTC_LAYOUT_TIME_MAJOR = 0,  /* (T, B, C), torch's layout */
+    SK_CTC_LAYOUT_BATCH_MAJOR = 1  /* (B, T, C) */
+} sk_ctc_layout;
+
+typedef enum sk_ctc_reduction {
+    SK_CTC_REDUCTION_NONE = 0, /* per-sequence losses, shape (B) */
+    SK_CTC_REDUCTION_SUM = 1,  /* scalar sum */
+    SK_CTC_REDUCTION_MEAN = 2  /* scalar mean of loss_b / max(target_length_b, 1), torch's 'mean' */
+} sk_ctc_reduction;
+
+/* Which gradient sk_ctc_loss_backward returns; u_b is the upstream gradient of sequence b
+ * after the reduction (grad_loss[b] for NONE, g for SUM, g / (B max(L_b, 1)) for MEAN) and
+ * gamma[t, b, c] the posterior probability that frame t emits class c (the occupancy of the
+ * extended states whose label is c, summed).
+ *   LOG_PROBS:     the true partial derivative of the loss w.r.t. log_probs:
+ *                  grad[t, b, c] = -u_b gamma[t, b, c]  (0 for classes not in the target).
+ *   FUSED_LOGITS:  torch's ctc_loss "gradient": grad[t, b, c] = u_b (exp(log_probs[t, b, c])
+ *                  - gamma[t, b, c]). It equals the gradient w.r.t. the logits z only when
+ *                  log_probs = log_softmax(z) over C; it is not the derivative w.r.t. log_probs.
+ * Both: 0 at frames t >= input_lengths[b] and for sequences without an alignment. */
+typedef enum sk_ctc_gradient {
+    SK_CTC_GRADIENT_LOG_PROBS = 0,
+    SK_CTC_GRADIENT_FUSED_LOGITS = 1
+} sk_ctc_gradient;
+
+/* Zero-initialise, then set struct_size: the defaults are time-major, blank 0, reduction NONE
+ * (torch's default is MEAN: set it explicitly), zero_infinity off, gradient LOG_PROBS. */
+typedef struct sk_ctc_options {
+    int64_t struct_size;   /* sizeof(sk_ctc_options) */
+    int32_t layout;        /* sk_ctc_layout of log_probs / logits / their gradients */
+    int32_t blank;         /* blank class index, in [0, C) */
+    int32_t reduction;     /* sk_ctc_reduction */
+    int32_t zero_infinity; /* 0 or 1: infinite losses (no alignment) become 0 */
+    int32_t gradient;      /* sk_ctc_gradient; read by sk_ctc_loss_backward only */
+    int32_t reserved;      /* must be 0 */
+} sk_ctc_options;
+
+/* Forward: loss as described above, dtype of log_probs. */
+SK_API sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options,
+                             const sk_tensor *log_probs, const sk_tensor *targets,
+                             const sk_tensor *input_lengths, const sk_tensor *target_lengths,
+                             sk_tensor *loss);
+
+/* Backward: grad_log_probs (shape and layout of log_probs, overwritten everywhere, padding
+ * frames included) receives the gradient selected by options.gradient for the upstream
+ * gradient grad_loss (shape of the forward's loss: (B) for NONE, a scalar for SUM / MEAN).
+ * The forward recursion is recomputed (nothing is kept between calls); loss may be NULL, or
+ * receives the forward's loss as sk_ctc_loss would (so one call serves a training step).
+ * Work space (CUDA): the forward and backward variables of every frame of the sequences being
+ * processed, 2 * input_length_b * (2 L_b + 1) elements of the input dtype per sequence; the
+ * batch is processed in groups of consecutive sequences whose variables fit in half the
+ * context's workspace limit (1 GiB without a limit). sk_ctc_loss keeps none. */
+SK_API sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options,
+                                      const sk_tensor *log_probs, const sk_tensor *targets,
+                                      const sk_tensor *input_lengths,
+                                      const sk_tensor *target_lengths, const sk_tensor *grad_loss,
+                                      sk_tensor *grad_log_probs, sk_tensor *loss);
+
+/* Fused log-softmax + CTC: logits (layout as options.layout) are normalised over C
+ * (log_probs = logits - logsumexp_c logits, never materialised), then the loss is computed and,
+ * when grad_logits is not NULL, its gradient w.r.t. the logits for the upstream gradient
+ * grad_loss: grad_logits[t, b, c] = u_b (softmax(logits)[t, b, c] - gamma[t, b, c]), 0 at
+ * frames t >= input_lengths[b] and for sequences without an alignment. options.gradient is
+ * ignored. grad_loss may be NULL only when grad_logits is NULL. */
+SK_API sk_status sk_ctc_loss_fused_logits(sk_context *ctx, const sk_ctc_options *options,
+                                          const sk_tensor *logits, const sk_tensor *targets,
+                                          const sk_tensor *input_lengths,
+                                          const sk_tensor *target_lengths,
+                                          const sk_tensor *grad_loss, sk_tensor *loss,
+                                          sk_tensor *grad_logits);
+
+/* Forced alignment: the most probable alignment (Viterbi path over the extended states), as
+ * torchaudio.functional.forced_align, batched. options.reduction / zero_infinity / gradient
+ * are ignored.
+ *   path (B, T) int32, required: the class of each frame (blank where the path is in a blank
+ *     state), -1 at frames t >= input_lengths[b] and everywhere for sequences without an
+ *     alignment.
+ *   spans (B, W, 2) int32, optional, W >= max_b target_lengths[b]: spans[b, j] = [start, end)
+ *     frames of target label j (end exclusive, as torchaudio's TokenSpan); -1, -1 for j >= L_b
+ *     and for sequences without an alignment.
+ *   frame_scores (B, T), dtype of log_probs, optional: log_probs[t, b, path[b, t]] (torchaudio's
+ *     scores), 0 where path is -1.
+ *   score (B), dtype of log_probs, optional: the path's log probability (sum of its frame
+ *     scores, accumulated in float64), -inf without an alignment.
+ * Ties (torchaudio's rule): entering state s, staying in s beats arriving from s-1, which
+ * beats the skip from s-2; at the last frame the final label state beats the final blank.
+ * A NaN candidate beats any number. */
+SK_API sk_status sk_ctc_forced_align(sk_context *ctx, const sk_ctc_options *options,
+                                     const sk_tensor *log_probs, const sk_tensor *targets,
+                                     const sk_tensor *input_lengths,
+                                     const sk_tensor *target_lengths, sk_tensor *path,
+                                     sk_tensor *spans, sk_tensor *frame_scores,
+                                     sk_tensor *score);
+
+/* State posteriors ("soft alignment"): posteriors (B, T, W), dtype of log_probs, with
+ * W >= 2 max_b target_lengths[b] + 1, receives P(state s at frame t | targets) for the
+ * extended state s (even s: the blank before label s/2; odd s: label (s-1)/2). Entries with
+ * s >= 2 L_b + 1 or t >= input_lengths[b], and whole sequences without an alignment, are 0.
+ * Per frame the posteriors sum to 1; summing those of the odd states of one label position j
+ * over t gives its expected duration. options.reduction / zero_infinity / gradient are
+ * ignored. */
+SK_API sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *options,
+                                   const sk_tensor *log_probs, const sk_tensor *targets,
+                                   const sk_tensor *input_lengths,
+                                   const sk_tensor *target_lengths, sk_tensor *posteriors);
+
+/* ==== end of the CTC family ============================================================== */
+
 #ifdef __cplusplus
 }
 #endif

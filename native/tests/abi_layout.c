@@ -32,6 +32,14 @@ int main(void) {
     OFFSET(sk_matmul_options, struct_size);
     OFFSET(sk_matmul_options, semiring);
     OFFSET(sk_matmul_options, reserved);
+    SIZE(sk_ctc_options);
+    OFFSET(sk_ctc_options, struct_size);
+    OFFSET(sk_ctc_options, layout);
+    OFFSET(sk_ctc_options, blank);
+    OFFSET(sk_ctc_options, reduction);
+    OFFSET(sk_ctc_options, zero_infinity);
+    OFFSET(sk_ctc_options, gradient);
+    OFFSET(sk_ctc_options, reserved);
 
     ENUM(SK_OK);
     ENUM(SK_ERROR_INVALID_ARGUMENT);
@@ -54,6 +62,13 @@ int main(void) {
     ENUM(SK_SEMIRING_REAL);
     ENUM(SK_SEMIRING_MIN);
     ENUM(SK_SEMIRING_BOOLEAN);
+    ENUM(SK_CTC_LAYOUT_TIME_MAJOR);
+    ENUM(SK_CTC_LAYOUT_BATCH_MAJOR);
+    ENUM(SK_CTC_REDUCTION_NONE);
+    ENUM(SK_CTC_REDUCTION_SUM);
+    ENUM(SK_CTC_REDUCTION_MEAN);
+    ENUM(SK_CTC_GRADIENT_LOG_PROBS);
+    ENUM(SK_CTC_GRADIENT_FUSED_LOGITS);
 
     DEFINE(SK_VERSION_MAJOR);
     DEFINE(SK_VERSION_MINOR);
