@@ -32,6 +32,10 @@ int main(void) {
     OFFSET(sk_matmul_options, struct_size);
     OFFSET(sk_matmul_options, semiring);
     OFFSET(sk_matmul_options, reserved);
+    SIZE(sk_hmm_options);
+    OFFSET(sk_hmm_options, struct_size);
+    OFFSET(sk_hmm_options, semiring);
+    OFFSET(sk_hmm_options, initial_convention);
 
     ENUM(SK_OK);
     ENUM(SK_ERROR_INVALID_ARGUMENT);
@@ -54,6 +58,8 @@ int main(void) {
     ENUM(SK_SEMIRING_REAL);
     ENUM(SK_SEMIRING_MIN);
     ENUM(SK_SEMIRING_BOOLEAN);
+    ENUM(SK_HMM_INITIAL_SEPARATE);
+    ENUM(SK_HMM_INITIAL_ROW0);
 
     DEFINE(SK_VERSION_MAJOR);
     DEFINE(SK_VERSION_MINOR);
