@@ -169,6 +169,13 @@ SK_HD LsePartial<T> lse_empty() {
     return {-positive_infinity<T>(), T(0)};
 }
 
+// The partial of one term (exact for -inf, +inf and NaN).
+template <class T>
+SK_HD LsePartial<T> lse_single(T x) {
+    const T m = max_ignoring_nan(-positive_infinity<T>(), x);
+    return {m, std::exp(x - finite_or_zero(m))};
+}
+
 // Combines two partials over disjoint sets of terms.
 template <class T>
 SK_HD LsePartial<T> lse_merge(LsePartial<T> a, LsePartial<T> b) {

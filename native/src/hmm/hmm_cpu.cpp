@@ -45,7 +45,8 @@ inline float vexp(float x) {
     const float xc = std::min(std::max(x, -87.0f), 88.0f);
     // Round x*log2(e) to an integer with the 1.5*2^23 trick; the low bits then hold n.
     const float biased = xc * 1.44269504088896341f + 12582912.0f;
-    const std::int32_t n = bit_cast_value<std::int32_t>(biased) - 0x4B400000;
+    // n + 127 in unsigned arithmetic (a NaN argument gives garbage here, replaced below).
+    const std::uint32_t exponent = bit_cast_value<std::uint32_t>(biased) - 0x4B400000u + 127u;
     const float fn = biased - 12582912.0f;
     float r = xc - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
@@ -56,7 +57,7 @@ inline float vexp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    const float scale = bit_cast_value<float>((n + 127) << 23);
+    const float scale = bit_cast_value<float>(exponent << 23);
     float y = p * scale;
     y = x < -87.0f ? 0.0f : y;
     y = x > 88.0f ? positive_infinity<float>() : y;
@@ -66,7 +67,7 @@ inline float vexp(float x) {
 inline double vexp(double x) {
     const double xc = std::min(std::max(x, -708.0), 709.0);
     const double biased = xc * 1.4426950408889634074 + 6755399441055744.0;  // 1.5 * 2^52
-    const std::int64_t n = bit_cast_value<std::int64_t>(biased) - 0x4338000000000000LL;
+    const std::uint64_t exponent = bit_cast_value<std::uint64_t>(biased) - 0x4338000000000000ULL + 1023u;
     const double fn = biased - 6755399441055744.0;
     double r = xc - fn * 6.93145751953125e-1;
     r = r - fn * 1.42860682030941723212e-6;
@@ -76,7 +77,7 @@ inline double vexp(double x) {
     const double qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr +
                        2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
     const double e = 1.0 + 2.0 * (px / (qx - px));
-    const double scale = bit_cast_value<double>((n + 1023) << 52);
+    const double scale = bit_cast_value<double>(exponent << 52);
     double y = e * scale;
     y = x < -708.0 ? 0.0 : y;
     y = x > 709.0 ? positive_infinity<double>() : y;
