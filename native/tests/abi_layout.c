@@ -40,6 +40,10 @@ int main(void) {
     OFFSET(sk_ctc_options, zero_infinity);
     OFFSET(sk_ctc_options, gradient);
     OFFSET(sk_ctc_options, reserved);
+    SIZE(sk_hmm_options);
+    OFFSET(sk_hmm_options, struct_size);
+    OFFSET(sk_hmm_options, semiring);
+    OFFSET(sk_hmm_options, initial_convention);
 
     ENUM(SK_OK);
     ENUM(SK_ERROR_INVALID_ARGUMENT);
@@ -69,6 +73,8 @@ int main(void) {
     ENUM(SK_CTC_REDUCTION_MEAN);
     ENUM(SK_CTC_GRADIENT_LOG_PROBS);
     ENUM(SK_CTC_GRADIENT_FUSED_LOGITS);
+    ENUM(SK_HMM_INITIAL_SEPARATE);
+    ENUM(SK_HMM_INITIAL_ROW0);
 
     DEFINE(SK_VERSION_MAJOR);
     DEFINE(SK_VERSION_MINOR);

@@ -9,51 +9,11 @@
 #include <memory>
 
 #include "ctc_reference.h"
+#include "cuda_test_util.h"
 
 using namespace sktest;
 
 namespace {
-
-bool cuda_present() {
-    int32_t count = 0;
-    return sk_cuda_device_count(&count) == SK_OK && count > 0;
-}
-
-bool require_device_or_skip() {
-    if (cuda_present()) return true;
-    const char *required = std::getenv("SK_REQUIRE_CUDA");
-    if (required && std::strcmp(required, "1") == 0)
-        CHECK_MSG(false, "SK_REQUIRE_CUDA=1 but no CUDA device: " << sk_cuda_unavailable_reason());
-    else
-        skip(std::string("no CUDA device: ") + sk_cuda_unavailable_reason());
-    return false;
-}
-
-// A host tensor mirrored on the device (same shape and strides over the same storage size).
-template <class T>
-struct DeviceMirror {
-    sk_context *ctx;
-    sk_tensor desc;
-    void *ptr = nullptr;
-    size_t bytes;
-    DeviceMirror(sk_context *c, const HostTensor<T> &host) : ctx(c), desc(host.desc) {
-        bytes = host.storage.size() * sizeof(T);
-        CHECK_OK(sk_malloc(ctx, static_cast<int64_t>(bytes), &ptr));
-        CHECK_OK(sk_memcpy(ctx, ptr, SK_DEVICE_CUDA, host.storage.data(), SK_DEVICE_CPU, static_cast<int64_t>(bytes)));
-        desc.data = ptr;
-        desc.device_type = SK_DEVICE_CUDA;
-        desc.device_index = 0;
-    }
-    DeviceMirror(const DeviceMirror &) = delete;
-    DeviceMirror &operator=(const DeviceMirror &) = delete;
-    ~DeviceMirror() { sk_free(ctx, ptr); }
-    std::vector<T> download() {
-        std::vector<T> out(bytes / sizeof(T));
-        CHECK_OK(sk_memcpy(ctx, out.data(), SK_DEVICE_CPU, ptr, SK_DEVICE_CUDA, static_cast<int64_t>(bytes)));
-        return out;
-    }
-    sk_tensor *d() { return &desc; }
-};
 
 template <class T>
 Ld tolerance() {

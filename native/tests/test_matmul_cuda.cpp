@@ -4,35 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "test_util.h"
+#include "cuda_test_util.h"
 
 using namespace sktest;
 
 namespace {
-
-// A host tensor mirrored on the device (same shape and strides over the same storage size).
-template <class T>
-struct DeviceMirror {
-    sk_context *ctx;
-    sk_tensor desc;
-    void *ptr = nullptr;
-    size_t bytes;
-    DeviceMirror(sk_context *c, const HostTensor<T> &host) : ctx(c), desc(host.desc) {
-        bytes = host.storage.size() * sizeof(T);
-        CHECK_OK(sk_malloc(ctx, static_cast<int64_t>(bytes), &ptr));
-        CHECK_OK(sk_memcpy(ctx, ptr, SK_DEVICE_CUDA, host.storage.data(), SK_DEVICE_CPU, static_cast<int64_t>(bytes)));
-        desc.data = ptr;
-        desc.device_type = SK_DEVICE_CUDA;
-        desc.device_index = 0;
-    }
-    ~DeviceMirror() { sk_free(ctx, ptr); }
-    std::vector<T> download() {
-        std::vector<T> out(bytes / sizeof(T));
-        CHECK_OK(sk_memcpy(ctx, out.data(), SK_DEVICE_CPU, ptr, SK_DEVICE_CUDA, static_cast<int64_t>(bytes)));
-        return out;
-    }
-    sk_tensor *d() { return &desc; }
-};
 
 template <class T>
 Ld rel_error(const std::vector<T> &got, const std::vector<T> &want, bool *nan_mismatch) {

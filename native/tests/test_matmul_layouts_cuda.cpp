@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 #include "semiring_kernels.h"
-#include "test_util.h"
+#include "cuda_test_util.h"
 
 #define OK(x)                                                                                 \
     do {                                                                                      \

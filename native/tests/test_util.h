@@ -227,18 +227,4 @@ struct Context {
     operator sk_context *() const { return ctx; }
 };
 
-// For CPU-vs-CUDA tests: true when a device is visible. Otherwise the test is reported as
-// skipped, or fails when the environment sets SK_REQUIRE_CUDA=1 (GPU machines set it, so a
-// broken driver cannot pass silently).
-inline bool require_device_or_skip() {
-    int32_t count = 0;
-    if (sk_cuda_device_count(&count) == SK_OK && count > 0) return true;
-    const char *required = std::getenv("SK_REQUIRE_CUDA");
-    if (required && std::string(required) == "1")
-        CHECK_MSG(false, "SK_REQUIRE_CUDA=1 but no CUDA device: " << sk_cuda_unavailable_reason());
-    else
-        skip(std::string("no CUDA device: ") + sk_cuda_unavailable_reason());
-    return false;
-}
-
 }  // namespace sktest

@@ -74,15 +74,6 @@ Product check_product(const sk_tensor &a, const sk_tensor &b, const sk_tensor &c
     return p;
 }
 
-void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &like,
-                        const char *like_name) {
-    bool same = t.rank == like.rank;
-    for (int d = 0; same && d < t.rank; ++d) same = t.shape[d] == like.shape[d];
-    if (!same)
-        fail(SK_ERROR_SHAPE, "argument '%s': expected the shape of '%s' %s, got %s", name, like_name,
-             shape_string(like).c_str(), shape_string(t).c_str());
-}
-
 void require_argmax(const sk_tensor &argmax, const char *name, Semiring semiring,
                     const sk_tensor &c, const char *c_name, const sk_context &ctx) {
     if (!is_selection(semiring))
@@ -91,15 +82,6 @@ void require_argmax(const sk_tensor &argmax, const char *name, Semiring semiring
     require_dtype(argmax, name, DType::Int32);
     require_same_shape(argmax, name, c, c_name);
     require_on_context_device(argmax, name, ctx);
-}
-
-// A validated output: writable, on the device, not overlapping itself or any input.
-void require_output(const sk_tensor &out, const char *name, const sk_context &ctx,
-                    std::initializer_list<std::pair<const sk_tensor *, const char *>> inputs) {
-    require_on_context_device(out, name, ctx);
-    require_no_self_overlap(out, name);
-    for (const auto &[in, in_name] : inputs)
-        if (in) require_disjoint(out, name, *in, in_name);
 }
 
 template <class T>

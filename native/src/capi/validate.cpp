@@ -149,4 +149,21 @@ sk_context &require_context(sk_context *ctx) {
     return *ctx;
 }
 
+void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &like,
+                        const char *like_name) {
+    bool same = t.rank == like.rank;
+    for (int d = 0; same && d < t.rank; ++d) same = t.shape[d] == like.shape[d];
+    if (!same)
+        fail(SK_ERROR_SHAPE, "argument '%s': expected the shape of '%s' %s, got %s", name, like_name,
+             shape_string(like).c_str(), shape_string(t).c_str());
+}
+
+void require_output(const sk_tensor &out, const char *name, const sk_context &ctx,
+                    std::initializer_list<std::pair<const sk_tensor *, const char *>> inputs) {
+    require_on_context_device(out, name, ctx);
+    require_no_self_overlap(out, name);
+    for (const auto &[in, in_name] : inputs)
+        if (in) require_disjoint(out, name, *in, in_name);
+}
+
 }  // namespace sk::capi

@@ -2,7 +2,9 @@
 // what was expected and what was given; all checks run before any output is written.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "core/common.h"
 #include "core/context.h"
@@ -30,6 +32,13 @@ void require_no_self_overlap(const sk_tensor &t, const char *name);
 void require_disjoint(const sk_tensor &out, const char *out_name, const sk_tensor &in,
                       const char *in_name);
 sk_context &require_context(sk_context *ctx);
+// Same rank and extents as `like`.
+void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &like,
+                        const char *like_name);
+// A validated output: on the context's device, not overlapping itself or any of the inputs
+// (null entries are skipped).
+void require_output(const sk_tensor &out, const char *name, const sk_context &ctx,
+                    std::initializer_list<std::pair<const sk_tensor *, const char *>> inputs);
 template <class T>
 T *require_out_pointer(T *p, const char *name) {
     if (!p) fail(SK_ERROR_NULL_POINTER, "argument '%s' is NULL", name);
