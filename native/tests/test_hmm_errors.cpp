@@ -333,6 +333,10 @@ TEST(overlapping_outputs) {
     // An output over the upstream gradient.
     {
         Problem q;
+        // Room behind the upstream gradient, so the aliasing output overlaps it and nothing else
+        // (whatever the allocator places next to it).
+        q.grad.storage.resize(q.grad_potentials.storage.size());
+        q.grad.desc.data = q.grad.storage.data();
         sk_tensor over = q.grad_potentials.desc;
         over.data = q.grad.desc.data;
         CHECK(sk_hmm_edge_backward(ctx, &q.options, q.potentials.d(), q.init(), q.len(), q.grad.d(), &over, nullptr) ==
