@@ -256,6 +256,87 @@ public class semiring_kernels_h {
     public static int SK_SEMIRING_BOOLEAN() {
         return SK_SEMIRING_BOOLEAN;
     }
+    private static final int SK_CTC_LAYOUT_TIME_MAJOR = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_layout.SK_CTC_LAYOUT_TIME_MAJOR = 0
+     * }
+     */
+    public static int SK_CTC_LAYOUT_TIME_MAJOR() {
+        return SK_CTC_LAYOUT_TIME_MAJOR;
+    }
+    private static final int SK_CTC_LAYOUT_BATCH_MAJOR = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_layout.SK_CTC_LAYOUT_BATCH_MAJOR = 1
+     * }
+     */
+    public static int SK_CTC_LAYOUT_BATCH_MAJOR() {
+        return SK_CTC_LAYOUT_BATCH_MAJOR;
+    }
+    private static final int SK_CTC_REDUCTION_NONE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_reduction.SK_CTC_REDUCTION_NONE = 0
+     * }
+     */
+    public static int SK_CTC_REDUCTION_NONE() {
+        return SK_CTC_REDUCTION_NONE;
+    }
+    private static final int SK_CTC_REDUCTION_SUM = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_reduction.SK_CTC_REDUCTION_SUM = 1
+     * }
+     */
+    public static int SK_CTC_REDUCTION_SUM() {
+        return SK_CTC_REDUCTION_SUM;
+    }
+    private static final int SK_CTC_REDUCTION_MEAN = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_reduction.SK_CTC_REDUCTION_MEAN = 2
+     * }
+     */
+    public static int SK_CTC_REDUCTION_MEAN() {
+        return SK_CTC_REDUCTION_MEAN;
+    }
+    private static final int SK_CTC_GRADIENT_LOG_PROBS = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_gradient.SK_CTC_GRADIENT_LOG_PROBS = 0
+     * }
+     */
+    public static int SK_CTC_GRADIENT_LOG_PROBS() {
+        return SK_CTC_GRADIENT_LOG_PROBS;
+    }
+    private static final int SK_CTC_GRADIENT_FUSED_LOGITS = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_ctc_gradient.SK_CTC_GRADIENT_FUSED_LOGITS = 1
+     * }
+     */
+    public static int SK_CTC_GRADIENT_FUSED_LOGITS() {
+        return SK_CTC_GRADIENT_FUSED_LOGITS;
+    }
+    private static final int SK_HMM_INITIAL_SEPARATE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_hmm_initial_convention.SK_HMM_INITIAL_SEPARATE = 0
+     * }
+     */
+    public static int SK_HMM_INITIAL_SEPARATE() {
+        return SK_HMM_INITIAL_SEPARATE;
+    }
+    private static final int SK_HMM_INITIAL_ROW0 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_hmm_initial_convention.SK_HMM_INITIAL_ROW0 = 1
+     * }
+     */
+    public static int SK_HMM_INITIAL_ROW0() {
+        return SK_HMM_INITIAL_ROW0;
+    }
 
     private static class sk_version_string {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1885,6 +1966,876 @@ public class semiring_kernels_h {
                 traceDowncall("sk_semiring_matmul_backward", ctx, options, a, b, c, argmax, grad_c, grad_a, grad_b);
             }
             return (int)mh$.invokeExact(ctx, options, a, b, c, argmax, grad_c, grad_a, grad_b);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_ctc_loss {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_ctc_loss");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *loss)
+     * }
+     */
+    public static FunctionDescriptor sk_ctc_loss$descriptor() {
+        return sk_ctc_loss.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *loss)
+     * }
+     */
+    public static MethodHandle sk_ctc_loss$handle() {
+        return sk_ctc_loss.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *loss)
+     * }
+     */
+    public static MemorySegment sk_ctc_loss$address() {
+        return sk_ctc_loss.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *loss)
+     * }
+     */
+    public static int sk_ctc_loss(MemorySegment ctx, MemorySegment options, MemorySegment log_probs, MemorySegment targets, MemorySegment input_lengths, MemorySegment target_lengths, MemorySegment loss) {
+        var mh$ = sk_ctc_loss.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_ctc_loss", ctx, options, log_probs, targets, input_lengths, target_lengths, loss);
+            }
+            return (int)mh$.invokeExact(ctx, options, log_probs, targets, input_lengths, target_lengths, loss);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_ctc_loss_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_ctc_loss_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *grad_log_probs, sk_tensor *loss)
+     * }
+     */
+    public static FunctionDescriptor sk_ctc_loss_backward$descriptor() {
+        return sk_ctc_loss_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *grad_log_probs, sk_tensor *loss)
+     * }
+     */
+    public static MethodHandle sk_ctc_loss_backward$handle() {
+        return sk_ctc_loss_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *grad_log_probs, sk_tensor *loss)
+     * }
+     */
+    public static MemorySegment sk_ctc_loss_backward$address() {
+        return sk_ctc_loss_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *grad_log_probs, sk_tensor *loss)
+     * }
+     */
+    public static int sk_ctc_loss_backward(MemorySegment ctx, MemorySegment options, MemorySegment log_probs, MemorySegment targets, MemorySegment input_lengths, MemorySegment target_lengths, MemorySegment grad_loss, MemorySegment grad_log_probs, MemorySegment loss) {
+        var mh$ = sk_ctc_loss_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_ctc_loss_backward", ctx, options, log_probs, targets, input_lengths, target_lengths, grad_loss, grad_log_probs, loss);
+            }
+            return (int)mh$.invokeExact(ctx, options, log_probs, targets, input_lengths, target_lengths, grad_loss, grad_log_probs, loss);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_ctc_loss_fused_logits {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_ctc_loss_fused_logits");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_fused_logits(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *logits, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *loss, sk_tensor *grad_logits)
+     * }
+     */
+    public static FunctionDescriptor sk_ctc_loss_fused_logits$descriptor() {
+        return sk_ctc_loss_fused_logits.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_fused_logits(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *logits, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *loss, sk_tensor *grad_logits)
+     * }
+     */
+    public static MethodHandle sk_ctc_loss_fused_logits$handle() {
+        return sk_ctc_loss_fused_logits.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_fused_logits(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *logits, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *loss, sk_tensor *grad_logits)
+     * }
+     */
+    public static MemorySegment sk_ctc_loss_fused_logits$address() {
+        return sk_ctc_loss_fused_logits.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_ctc_loss_fused_logits(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *logits, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, const sk_tensor *grad_loss, sk_tensor *loss, sk_tensor *grad_logits)
+     * }
+     */
+    public static int sk_ctc_loss_fused_logits(MemorySegment ctx, MemorySegment options, MemorySegment logits, MemorySegment targets, MemorySegment input_lengths, MemorySegment target_lengths, MemorySegment grad_loss, MemorySegment loss, MemorySegment grad_logits) {
+        var mh$ = sk_ctc_loss_fused_logits.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_ctc_loss_fused_logits", ctx, options, logits, targets, input_lengths, target_lengths, grad_loss, loss, grad_logits);
+            }
+            return (int)mh$.invokeExact(ctx, options, logits, targets, input_lengths, target_lengths, grad_loss, loss, grad_logits);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_ctc_forced_align {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_ctc_forced_align");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_forced_align(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *path, sk_tensor *spans, sk_tensor *frame_scores, sk_tensor *score)
+     * }
+     */
+    public static FunctionDescriptor sk_ctc_forced_align$descriptor() {
+        return sk_ctc_forced_align.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_forced_align(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *path, sk_tensor *spans, sk_tensor *frame_scores, sk_tensor *score)
+     * }
+     */
+    public static MethodHandle sk_ctc_forced_align$handle() {
+        return sk_ctc_forced_align.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_forced_align(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *path, sk_tensor *spans, sk_tensor *frame_scores, sk_tensor *score)
+     * }
+     */
+    public static MemorySegment sk_ctc_forced_align$address() {
+        return sk_ctc_forced_align.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_ctc_forced_align(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *path, sk_tensor *spans, sk_tensor *frame_scores, sk_tensor *score)
+     * }
+     */
+    public static int sk_ctc_forced_align(MemorySegment ctx, MemorySegment options, MemorySegment log_probs, MemorySegment targets, MemorySegment input_lengths, MemorySegment target_lengths, MemorySegment path, MemorySegment spans, MemorySegment frame_scores, MemorySegment score) {
+        var mh$ = sk_ctc_forced_align.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_ctc_forced_align", ctx, options, log_probs, targets, input_lengths, target_lengths, path, spans, frame_scores, score);
+            }
+            return (int)mh$.invokeExact(ctx, options, log_probs, targets, input_lengths, target_lengths, path, spans, frame_scores, score);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_ctc_posteriors {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_ctc_posteriors");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *posteriors)
+     * }
+     */
+    public static FunctionDescriptor sk_ctc_posteriors$descriptor() {
+        return sk_ctc_posteriors.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *posteriors)
+     * }
+     */
+    public static MethodHandle sk_ctc_posteriors$handle() {
+        return sk_ctc_posteriors.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *posteriors)
+     * }
+     */
+    public static MemorySegment sk_ctc_posteriors$address() {
+        return sk_ctc_posteriors.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *options, const sk_tensor *log_probs, const sk_tensor *targets, const sk_tensor *input_lengths, const sk_tensor *target_lengths, sk_tensor *posteriors)
+     * }
+     */
+    public static int sk_ctc_posteriors(MemorySegment ctx, MemorySegment options, MemorySegment log_probs, MemorySegment targets, MemorySegment input_lengths, MemorySegment target_lengths, MemorySegment posteriors) {
+        var mh$ = sk_ctc_posteriors.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_ctc_posteriors", ctx, options, log_probs, targets, input_lengths, target_lengths, posteriors);
+            }
+            return (int)mh$.invokeExact(ctx, options, log_probs, targets, input_lengths, target_lengths, posteriors);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_edge_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_edge_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_edge_forward$descriptor() {
+        return sk_hmm_edge_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_hmm_edge_forward$handle() {
+        return sk_hmm_edge_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_hmm_edge_forward$address() {
+        return sk_hmm_edge_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_hmm_edge_forward(MemorySegment ctx, MemorySegment options, MemorySegment potentials, MemorySegment initial, MemorySegment lengths, MemorySegment log_partition) {
+        var mh$ = sk_hmm_edge_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_edge_forward", ctx, options, potentials, initial, lengths, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, potentials, initial, lengths, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_factored_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_factored_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_factored_forward$descriptor() {
+        return sk_hmm_factored_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_hmm_factored_forward$handle() {
+        return sk_hmm_factored_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_hmm_factored_forward$address() {
+        return sk_hmm_factored_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_forward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_hmm_factored_forward(MemorySegment ctx, MemorySegment options, MemorySegment initial, MemorySegment transition, MemorySegment emission, MemorySegment lengths, MemorySegment log_partition) {
+        var mh$ = sk_hmm_factored_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_factored_forward", ctx, options, initial, transition, emission, lengths, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, initial, transition, emission, lengths, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_edge_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_edge_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_potentials, sk_tensor *grad_initial)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_edge_backward$descriptor() {
+        return sk_hmm_edge_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_potentials, sk_tensor *grad_initial)
+     * }
+     */
+    public static MethodHandle sk_hmm_edge_backward$handle() {
+        return sk_hmm_edge_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_potentials, sk_tensor *grad_initial)
+     * }
+     */
+    public static MemorySegment sk_hmm_edge_backward$address() {
+        return sk_hmm_edge_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_potentials, sk_tensor *grad_initial)
+     * }
+     */
+    public static int sk_hmm_edge_backward(MemorySegment ctx, MemorySegment options, MemorySegment potentials, MemorySegment initial, MemorySegment lengths, MemorySegment grad_log_partition, MemorySegment grad_potentials, MemorySegment grad_initial) {
+        var mh$ = sk_hmm_edge_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_edge_backward", ctx, options, potentials, initial, lengths, grad_log_partition, grad_potentials, grad_initial);
+            }
+            return (int)mh$.invokeExact(ctx, options, potentials, initial, lengths, grad_log_partition, grad_potentials, grad_initial);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_factored_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_factored_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_initial, sk_tensor *grad_transition, sk_tensor *grad_emission)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_factored_backward$descriptor() {
+        return sk_hmm_factored_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_initial, sk_tensor *grad_transition, sk_tensor *grad_emission)
+     * }
+     */
+    public static MethodHandle sk_hmm_factored_backward$handle() {
+        return sk_hmm_factored_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_initial, sk_tensor *grad_transition, sk_tensor *grad_emission)
+     * }
+     */
+    public static MemorySegment sk_hmm_factored_backward$address() {
+        return sk_hmm_factored_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_initial, sk_tensor *grad_transition, sk_tensor *grad_emission)
+     * }
+     */
+    public static int sk_hmm_factored_backward(MemorySegment ctx, MemorySegment options, MemorySegment initial, MemorySegment transition, MemorySegment emission, MemorySegment lengths, MemorySegment grad_log_partition, MemorySegment grad_initial, MemorySegment grad_transition, MemorySegment grad_emission) {
+        var mh$ = sk_hmm_factored_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_factored_backward", ctx, options, initial, transition, emission, lengths, grad_log_partition, grad_initial, grad_transition, grad_emission);
+            }
+            return (int)mh$.invokeExact(ctx, options, initial, transition, emission, lengths, grad_log_partition, grad_initial, grad_transition, grad_emission);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_edge_marginals {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_edge_marginals");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_edge_marginals$descriptor() {
+        return sk_hmm_edge_marginals.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_hmm_edge_marginals$handle() {
+        return sk_hmm_edge_marginals.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_hmm_edge_marginals$address() {
+        return sk_hmm_edge_marginals.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_hmm_edge_marginals(MemorySegment ctx, MemorySegment options, MemorySegment potentials, MemorySegment initial, MemorySegment lengths, MemorySegment marginals, MemorySegment log_partition) {
+        var mh$ = sk_hmm_edge_marginals.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_edge_marginals", ctx, options, potentials, initial, lengths, marginals, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, potentials, initial, lengths, marginals, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_factored_marginals {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_factored_marginals");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_factored_marginals$descriptor() {
+        return sk_hmm_factored_marginals.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_hmm_factored_marginals$handle() {
+        return sk_hmm_factored_marginals.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_hmm_factored_marginals$address() {
+        return sk_hmm_factored_marginals.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_marginals(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *marginals, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_hmm_factored_marginals(MemorySegment ctx, MemorySegment options, MemorySegment initial, MemorySegment transition, MemorySegment emission, MemorySegment lengths, MemorySegment marginals, MemorySegment log_partition) {
+        var mh$ = sk_hmm_factored_marginals.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_factored_marginals", ctx, options, initial, transition, emission, lengths, marginals, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, initial, transition, emission, lengths, marginals, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_edge_viterbi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_edge_viterbi");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_edge_viterbi$descriptor() {
+        return sk_hmm_edge_viterbi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static MethodHandle sk_hmm_edge_viterbi$handle() {
+        return sk_hmm_edge_viterbi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static MemorySegment sk_hmm_edge_viterbi$address() {
+        return sk_hmm_edge_viterbi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_edge_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *potentials, const sk_tensor *initial, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static int sk_hmm_edge_viterbi(MemorySegment ctx, MemorySegment options, MemorySegment potentials, MemorySegment initial, MemorySegment lengths, MemorySegment best_score, MemorySegment best_path) {
+        var mh$ = sk_hmm_edge_viterbi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_edge_viterbi", ctx, options, potentials, initial, lengths, best_score, best_path);
+            }
+            return (int)mh$.invokeExact(ctx, options, potentials, initial, lengths, best_score, best_path);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_hmm_factored_viterbi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_hmm_factored_viterbi");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static FunctionDescriptor sk_hmm_factored_viterbi$descriptor() {
+        return sk_hmm_factored_viterbi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static MethodHandle sk_hmm_factored_viterbi$handle() {
+        return sk_hmm_factored_viterbi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static MemorySegment sk_hmm_factored_viterbi$address() {
+        return sk_hmm_factored_viterbi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_hmm_factored_viterbi(sk_context *ctx, const sk_hmm_options *options, const sk_tensor *initial, const sk_tensor *transition, const sk_tensor *emission, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *best_path)
+     * }
+     */
+    public static int sk_hmm_factored_viterbi(MemorySegment ctx, MemorySegment options, MemorySegment initial, MemorySegment transition, MemorySegment emission, MemorySegment lengths, MemorySegment best_score, MemorySegment best_path) {
+        var mh$ = sk_hmm_factored_viterbi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_hmm_factored_viterbi", ctx, options, initial, transition, emission, lengths, best_score, best_path);
+            }
+            return (int)mh$.invokeExact(ctx, options, initial, transition, emission, lengths, best_score, best_path);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
