@@ -21,7 +21,7 @@ namespace {
     fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
 #endif
 
-using Inputs = std::vector<std::pair<const sk_tensor *, const char *>>;
+using Inputs = NamedInputs;
 
 struct Options {
     bool batch_major = false;
@@ -236,14 +236,6 @@ Problem require_problem(sk_context &ctx, const Options &options, const sk_tensor
     }
     ctc::finish_plan(plan);
     return p;
-}
-
-// A validated output: writable, on the device, not overlapping itself or any input.
-void require_output(const sk_tensor &out, const char *name, const sk_context &ctx, const Inputs &inputs) {
-    require_on_context_device(out, name, ctx);
-    require_no_self_overlap(out, name);
-    for (const auto &[in, in_name] : inputs)
-        if (in) require_disjoint(out, name, *in, in_name);
 }
 
 void require_shape(const sk_tensor &t, const char *name, std::initializer_list<index_t> shape,

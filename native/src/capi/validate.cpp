@@ -159,7 +159,7 @@ void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &l
 }
 
 void require_output(const sk_tensor &out, const char *name, const sk_context &ctx,
-                    std::initializer_list<std::pair<const sk_tensor *, const char *>> inputs) {
+                    const NamedInputs &inputs) {
     require_on_context_device(out, name, ctx);
     require_no_self_overlap(out, name);
     for (const auto &[in, in_name] : inputs)

@@ -5,6 +5,8 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
+#include <utility>
 
 #include "core/common.h"
 #include "core/context.h"
@@ -37,8 +39,9 @@ void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &l
                         const char *like_name);
 // A validated output: on the context's device, not overlapping itself or any of the inputs
 // (null entries are skipped).
+using NamedInputs = std::vector<std::pair<const sk_tensor *, const char *>>;
 void require_output(const sk_tensor &out, const char *name, const sk_context &ctx,
-                    std::initializer_list<std::pair<const sk_tensor *, const char *>> inputs);
+                    const NamedInputs &inputs);
 template <class T>
 T *require_out_pointer(T *p, const char *name) {
     if (!p) fail(SK_ERROR_NULL_POINTER, "argument '%s' is NULL", name);
