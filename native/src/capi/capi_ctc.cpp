@@ -14,12 +14,6 @@
 namespace sk::capi {
 namespace {
 
-#ifdef SK_HAVE_CUDA
-#define SK_CUDA_BACKEND(call) call
-#else
-#define SK_CUDA_BACKEND(call) \
-    fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
-#endif
 
 using Inputs = NamedInputs;
 

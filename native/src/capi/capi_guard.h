@@ -9,6 +9,15 @@
 #include "core/context.h"
 #include "core/error.h"
 
+// Calls into a CUDA backend. A build without CUDA cannot create a CUDA context, so the branch
+// is unreachable there, but it still says what is missing instead of failing to link.
+#ifdef SK_HAVE_CUDA
+#define SK_CUDA_BACKEND(call) call
+#else
+#define SK_CUDA_BACKEND(call) \
+    ::sk::fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
+#endif
+
 namespace sk::capi {
 
 void record_error(sk_context *ctx, const std::string &message);

@@ -12,12 +12,6 @@
 namespace sk::capi {
 namespace {
 
-#ifdef SK_HAVE_CUDA
-#define SK_HMM_CUDA_BACKEND(call) call
-#else
-#define SK_HMM_CUDA_BACKEND(call) \
-    fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
-#endif
 
 using hmm::Form;
 using hmm::InitialConvention;
@@ -287,7 +281,7 @@ void run_forward(sk_context &ctx, const Inputs &in, sk_tensor *log_partition) {
     hmm::ForwardArgs<T> a{make_model<T>(in), view1<T>(log_partition)};
     ctx.activate();
     if (ctx.is_cuda())
-        SK_HMM_CUDA_BACKEND(hmm::forward_cuda(ctx, a));
+        SK_CUDA_BACKEND(hmm::forward_cuda(ctx, a));
     else
         hmm::forward_cpu(ctx, a);
 }
@@ -297,7 +291,7 @@ void run_marginals(sk_context &ctx, const Inputs &in, sk_tensor *marginals, sk_t
     hmm::MarginalsArgs<T> a{make_model<T>(in), view3<T>(marginals), view1<T>(log_partition)};
     ctx.activate();
     if (ctx.is_cuda())
-        SK_HMM_CUDA_BACKEND(hmm::marginals_cuda(ctx, a));
+        SK_CUDA_BACKEND(hmm::marginals_cuda(ctx, a));
     else
         hmm::marginals_cpu(ctx, a);
 }
@@ -307,7 +301,7 @@ void run_viterbi(sk_context &ctx, const Inputs &in, sk_tensor *score, sk_tensor 
     hmm::ViterbiArgs<T> a{make_model<T>(in), view1<T>(score), view2<std::int32_t>(path)};
     ctx.activate();
     if (ctx.is_cuda())
-        SK_HMM_CUDA_BACKEND(hmm::viterbi_cuda(ctx, a));
+        SK_CUDA_BACKEND(hmm::viterbi_cuda(ctx, a));
     else
         hmm::viterbi_cpu(ctx, a);
 }
@@ -324,7 +318,7 @@ void run_backward(sk_context &ctx, const Inputs &in, const sk_tensor *grad, sk_t
     a.grad_emission = view3<T>(grad_emission);
     ctx.activate();
     if (ctx.is_cuda())
-        SK_HMM_CUDA_BACKEND(hmm::backward_cuda(ctx, a));
+        SK_CUDA_BACKEND(hmm::backward_cuda(ctx, a));
     else
         hmm::backward_cpu(ctx, a);
 }

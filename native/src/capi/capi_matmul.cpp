@@ -9,13 +9,6 @@
 namespace sk::capi {
 namespace {
 
-// Calls the CUDA backend; a build without CUDA cannot have a CUDA context, but says so anyway.
-#ifdef SK_HAVE_CUDA
-#define SK_CUDA_BACKEND(call) call
-#else
-#define SK_CUDA_BACKEND(call) \
-    fail(SK_ERROR_DEVICE, "this library was built without CUDA (SK_WITH_CUDA=OFF)")
-#endif
 
 Semiring require_options(const sk_matmul_options *options) {
     if (!options) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
