@@ -9,7 +9,6 @@
 namespace sk::capi {
 namespace {
 
-
 Semiring require_options(const sk_matmul_options *options) {
     if (!options) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
     if (options->struct_size < static_cast<int64_t>(offsetof(sk_matmul_options, reserved) + sizeof(int32_t)))
