@@ -279,7 +279,8 @@ SK_API sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options 
                                           sk_tensor *grad_emission);
 
 /* marginals (B, T, N): LOG: posterior state marginals P_b(z_t = j) (each position sums to 1);
- * MAX: the one-hot of the Viterbi path. 0 past the lengths. log_partition (B) is optional. */
+ * MAX: the one-hot of the Viterbi path (NaN over the length of a NaN sequence). 0 past the
+ * lengths. log_partition (B), optional, receives the forward's result as well. */
 SK_API sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options,
                                        const sk_tensor *potentials, const sk_tensor *initial,
                                        const sk_tensor *lengths, sk_tensor *marginals,
