@@ -291,22 +291,6 @@ hmm::View1<T> view1(HostTensor<T> &t) {
     return {t.storage.data(), t.desc.strides[0]};
 }
 
-// |got - want| <= tol * max(1, |want|); NaN matches NaN, infinities exactly; exact when tol = 0.
-template <class T>
-void compare(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
-    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
-    int bad = 0;
-    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
-        const double g = got[e], w = want[e];
-        bool ok;
-        if (std::isnan(w) || std::isinf(w) || tol == 0)
-            ok = std::isnan(w) ? std::isnan(g) : g == w;
-        else
-            ok = std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w));
-        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: emulated " << g << " cpu " << w);
-    }
-}
-
 template <class T>
 void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string &label) {
     HmmTensors<T> x = make_tensors<T>(c, layout);
@@ -325,7 +309,7 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             HostBuffers<T> hb(gpu::plan_buffers(m, gpu::Op::Forward, false, false), lengths);
             EmuLaunch launch;
             gpu::run_forward(launch, hmm::ForwardArgs<T>{m, view1(out)}, hb.buf);
-            compare(dense(out), want, t, l + " forward");
+            compare_results(dense(out), want, t, l + " forward");
         }
         // marginals (with the log-partition)
         {
@@ -338,8 +322,8 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             const auto &d = marg.desc;
             a.marginals = {marg.storage.data(), d.strides[0], d.strides[1], d.strides[2]};
             gpu::run_marginals(launch, a, hb.buf);
-            compare(dense(marg), want, t, l + " marginals");
-            compare(dense(lp), want_lp, t, l + " marginals' log_partition");
+            compare_results(dense(marg), want, t, l + " marginals");
+            compare_results(dense(lp), want_lp, t, l + " marginals' log_partition");
         }
         // viterbi (max only)
         if (!log) {
@@ -352,7 +336,7 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             EmuLaunch launch;
             hmm::ViterbiArgs<T> a{m, view1(score), {path.storage.data(), path.desc.strides[0], path.desc.strides[1]}};
             gpu::run_viterbi(launch, a, hb.buf);
-            compare(dense(score), want_score, 0, l + " viterbi score");
+            compare_results(dense(score), want_score, 0, l + " viterbi score");
             CHECK_MSG(path.storage == want_path, l << " viterbi path differs");
         }
         // backward
@@ -394,11 +378,11 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             EmuLaunch launch;
             gpu::run_backward(launch, a, hb.buf);
             const double gt_tol = log ? 4 * tol : 1e-12;  // MAX transition counts: float64 sums in another order
-            if (c.form == HmmForm::Edge) compare(dense(gp), want.potentials, t, l + " grad_potentials");
-            if (c.uses_initial()) compare(dense(gi), want.initial, log ? t : 1e-12, l + " grad_initial");
+            if (c.form == HmmForm::Edge) compare_results(dense(gp), want.potentials, t, l + " grad_potentials");
+            if (c.uses_initial()) compare_results(dense(gi), want.initial, log ? t : 1e-12, l + " grad_initial");
             if (c.form == HmmForm::Factored) {
-                compare(dense(gt), want.transition, gt_tol, l + " grad_transition");
-                compare(dense(ge), want.emission, t, l + " grad_emission");
+                compare_results(dense(gt), want.transition, gt_tol, l + " grad_transition");
+                compare_results(dense(ge), want.emission, t, l + " grad_emission");
             }
         }
     }

@@ -125,12 +125,6 @@ HostTensor<T> layout_tensor(std::vector<int64_t> shape, HmmLayout layout) {
     return ordered_tensor<T>(shape, order, 2);
 }
 
-// Element at a full index of a tensor with any strides.
-template <class T>
-T &element(HostTensor<T> &t, std::initializer_list<int64_t> idx) {
-    return t.at(idx);
-}
-
 template <class T>
 struct HmmTensors {
     HostTensor<T> potentials, initial, transition, emission;
@@ -470,6 +464,20 @@ int compare_dense(const std::vector<T> &got, const std::vector<Ld> &want, Ld rto
             CHECK_MSG(false, label << " [" << e << "]: got " << static_cast<double>(got[e]) << " want "
                                    << static_cast<double>(want[e]));
     return bad;
+}
+
+// Two results of the same dtype (another backend, another emulation): |got - want| <= tol *
+// max(1, |want|); NaN matches NaN and infinities match exactly; tol = 0 asks for equality.
+template <class T>
+void compare_results(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
+    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
+    int bad = 0;
+    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
+        const double g = got[e], w = want[e];
+        const bool ok = (std::isnan(w) || std::isinf(w) || tol == 0) ? (std::isnan(w) ? std::isnan(g) : g == w)
+                                                                     : std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w));
+        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: got " << g << " want " << w);
+    }
 }
 
 template <class T>

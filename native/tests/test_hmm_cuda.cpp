@@ -12,19 +12,6 @@ using namespace sktest;
 
 namespace {
 
-// |got - want| <= tol * max(1, |want|), NaN matches NaN, infinities exactly; tol = 0: exact.
-template <class T>
-void compare(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
-    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
-    int bad = 0;
-    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
-        const double gv = got[e], w = want[e];
-        const bool ok = (std::isnan(w) || std::isinf(w) || tol == 0) ? (std::isnan(w) ? std::isnan(gv) : gv == w)
-                                                                     : std::fabs(gv - w) <= tol * std::max(1.0, std::fabs(w));
-        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: cuda " << gv << " cpu " << w);
-    }
-}
-
 // Every op's outputs, dense.
 template <class T>
 struct Results {
@@ -87,7 +74,7 @@ Results<T> run_all(sk_context *ctx, bool device, HmmCase &c, HmmTensors<T> &x, H
         }
         (log ? r.log_partition : r.best) = lp.fetch();
         (log ? r.marginals : r.max_marginals) = marg.fetch();
-        compare(lp2.fetch(), log ? r.log_partition : r.best, 0, "marginals' log_partition vs forward");
+        compare_results(lp2.fetch(), log ? r.log_partition : r.best, 0, "marginals' log_partition vs forward");
         // Gradients.
         HmmGrads<T> &gr = log ? r.log_grads : r.max_grads;
         auto like = [&](HostTensor<T> &t) {
@@ -137,20 +124,20 @@ void equivalence(HmmCase &c, HmmLayout layout, const std::string &label) {
     // a tolerance; MAX has no rounding-order freedom and agrees bit for bit (its transition and
     // initial sums: float64 sums of the same terms in another grouping).
     const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-10;
-    compare(got.log_partition, want.log_partition, tol, label + " log_partition");
-    compare(got.marginals, want.marginals, tol, label + " marginals");
-    compare(got.best, want.best, 0, label + " max forward");
-    compare(got.max_marginals, want.max_marginals, 0, label + " max marginals");
-    compare(got.score, want.score, 0, label + " viterbi score");
+    compare_results(got.log_partition, want.log_partition, tol, label + " log_partition");
+    compare_results(got.marginals, want.marginals, tol, label + " marginals");
+    compare_results(got.best, want.best, 0, label + " max forward");
+    compare_results(got.max_marginals, want.max_marginals, 0, label + " max marginals");
+    compare_results(got.score, want.score, 0, label + " viterbi score");
     CHECK_MSG(got.path == want.path, label << " viterbi path");
-    compare(got.log_grads.potentials, want.log_grads.potentials, tol, label + " log grad_potentials");
-    compare(got.log_grads.initial, want.log_grads.initial, tol, label + " log grad_initial");
-    compare(got.log_grads.transition, want.log_grads.transition, tol, label + " log grad_transition");
-    compare(got.log_grads.emission, want.log_grads.emission, tol, label + " log grad_emission");
-    compare(got.max_grads.potentials, want.max_grads.potentials, 0, label + " max grad_potentials");
-    compare(got.max_grads.emission, want.max_grads.emission, 0, label + " max grad_emission");
-    compare(got.max_grads.initial, want.max_grads.initial, 1e-12, label + " max grad_initial");
-    compare(got.max_grads.transition, want.max_grads.transition, 1e-12, label + " max grad_transition");
+    compare_results(got.log_grads.potentials, want.log_grads.potentials, tol, label + " log grad_potentials");
+    compare_results(got.log_grads.initial, want.log_grads.initial, tol, label + " log grad_initial");
+    compare_results(got.log_grads.transition, want.log_grads.transition, tol, label + " log grad_transition");
+    compare_results(got.log_grads.emission, want.log_grads.emission, tol, label + " log grad_emission");
+    compare_results(got.max_grads.potentials, want.max_grads.potentials, 0, label + " max grad_potentials");
+    compare_results(got.max_grads.emission, want.max_grads.emission, 0, label + " max grad_emission");
+    compare_results(got.max_grads.initial, want.max_grads.initial, 1e-12, label + " max grad_initial");
+    compare_results(got.max_grads.transition, want.max_grads.transition, 1e-12, label + " max grad_transition");
 }
 
 }  // namespace
