@@ -235,6 +235,7 @@ struct Carver {
 
 // What an op needs per concurrently running sequence.
 struct SlotNeeds {
+    bool staging = false;      // an N x N matrix to make strided step matrices contiguous
     bool alpha_store = false;  // normalised alpha and its shift for every position (LOG sweeps)
     bool backpointers = false; // MAX argmax for every position + the path
     bool accumulators = false; // float64 initial / transition gradient sums
@@ -242,7 +243,7 @@ struct SlotNeeds {
 
 template <class T>
 struct Slot {
-    T *mat = nullptr;      // N*N: a strided step matrix made contiguous
+    T *mat = nullptr;      // N*N: a strided step matrix made contiguous (only when needed)
     T *emission = nullptr; // N: a strided emission row made contiguous
     T *cur = nullptr, *nxt = nullptr, *sh = nullptr, *s = nullptr, *w = nullptr;
     T *alpha = nullptr;    // steps*N
@@ -255,7 +256,7 @@ struct Slot {
     template <class C>
     void carve(C &c, const Shape &s_, const SlotNeeds &needs) {
         const index_t n = s_.states, steps = s_.steps;
-        mat = c.template take<T>(n * n);
+        if (needs.staging) mat = c.template take<T>(n * n);
         emission = c.template take<T>(n);
         cur = c.template take<T>(n);
         nxt = c.template take<T>(n);
@@ -571,8 +572,8 @@ constexpr index_t kStateParallelMinStates = 128;
 // Runs body(sequence, exec) for every b, `threads` sequences at a time, and after each group
 // calls fold(first, count, slots) on the calling thread (batch order).
 template <class T, class Body, class Fold>
-void for_each_sequence(sk_context &ctx, const Model<T> &m, const SlotNeeds &needs, Body body,
-                       Fold fold) {
+void for_each_sequence(sk_context &ctx, const Model<T> &m, SlotNeeds needs, Body body, Fold fold) {
+    needs.staging = m.form == Form::Factored ? m.transition.stride_j != 1 : m.potentials.s3 != 1;
     const index_t batch = m.shape.batch;
     const index_t threads = ctx.num_threads();
     const bool state_parallel = batch < threads && m.shape.states >= kStateParallelMinStates;
