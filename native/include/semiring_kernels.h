@@ -232,7 +232,10 @@ SK_API sk_status sk_semiring_matmul_backward(sk_context *ctx, const sk_matmul_op
  *     gradients) accumulate in float64 and are rounded once. Tested at T = 10^5: float32 vs
  *     float64 log-partition within 1e-6 relative, posteriors within 1e-6 absolute.
  *   - Results are deterministic (no float atomics) and independent of the thread count on CPU.
- *   - Memory: forward O(B*N) beyond the inputs; marginals, backward and Viterbi O(B*T*N).
+ *   - Memory: forward O(B*N) beyond the inputs (the CPU adds an N*N staging matrix per thread
+ *     when the last dimension of potentials / transition is not contiguous); marginals,
+ *     backward and Viterbi O(B*T*N); the CUDA factored backward adds O(B*N*N) float64 for the
+ *     transition counts.
  */
 typedef enum sk_hmm_initial_convention {
     SK_HMM_INITIAL_SEPARATE = 0,
