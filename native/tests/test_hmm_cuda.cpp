@@ -142,37 +142,20 @@ void equivalence(HmmCase &c, HmmLayout layout, const std::string &label) {
 
 }  // namespace
 
-// Shapes that take every kernel path (see hmm_kernel_emulation.cpp for the same list).
+// Every kernel path (kernel_path_shapes in hmm_test_util.h), and sizes nearer the targets.
 TEST(cuda_matches_cpu) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(2026);
-    struct Shape {
-        HmmForm form;
-        int64_t B, T, N;
-        std::vector<int64_t> lengths;
-        int32_t convention;
-        bool initial_shared, transition_shared;
-        HmmLayout layout;
-    };
-    const std::vector<Shape> shapes = {
-        {HmmForm::Edge, 3, 6, 1, {6, 1, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Edge, 3, 6, 3, {6, 1, 4}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 3, 7, 5, {7, 2, 5}, SK_HMM_INITIAL_SEPARATE, false, false, HmmLayout::Contiguous},
-        {HmmForm::Factored, 4, 30, 12, {30, 4, 29, 1}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided},
-        {HmmForm::Edge, 8, 100, 50, {100, 3, 99, 100, 50, 1, 77, 64}, SK_HMM_INITIAL_SEPARATE, false, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 2, 60, 64, {60, 1}, SK_HMM_INITIAL_SEPARATE, true, false, HmmLayout::Contiguous},
-        {HmmForm::Edge, 2, 9, 70, {9, 2}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 3, 40, 256, {40, 3, 17}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Edge, 2, 6, 256, {6, 5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 1, 5, 600, {5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-    };
-    for (const Shape &s : shapes) {
-        HmmCase c = random_case(s.form, s.B, s.T, s.N, s.lengths, rng, -3, 2, s.initial_shared, s.transition_shared,
-                                s.convention);
-        std::ostringstream label;
-        label << (s.form == HmmForm::Edge ? "edge" : "factored") << " N=" << s.N << " T=" << s.T;
-        equivalence<float>(c, s.layout, label.str() + " f32");
-        equivalence<double>(c, s.layout, label.str() + " f64");
+    std::vector<KernelShape> shapes = kernel_path_shapes();
+    shapes.push_back({HmmForm::Factored, 4, 30, 12, {30, 4, 29, 1}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided});
+    shapes.push_back({HmmForm::Edge, 8, 100, 50, {100, 3, 99, 100, 50, 1, 77, 64}, SK_HMM_INITIAL_SEPARATE, false, true,
+                      HmmLayout::Contiguous});
+    shapes.push_back({HmmForm::Factored, 3, 40, 256, {40, 3, 17}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous});
+    shapes.push_back({HmmForm::Edge, 2, 6, 256, {6, 5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous});
+    for (const KernelShape &s : shapes) {
+        HmmCase c = s.make(rng);
+        equivalence<float>(c, s.layout, s.label() + " f32");
+        equivalence<double>(c, s.layout, s.label() + " f64");
     }
 }
 
@@ -181,31 +164,12 @@ TEST(cuda_handles_inf_nan_and_ties_like_the_cpu) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(73);
     for (HmmForm form : {HmmForm::Edge, HmmForm::Factored}) {
-        HmmCase c = random_case(form, 4, 5, 3, {5, 4, 3, 2}, rng, -2, 2, true, form == HmmForm::Factored);
-        const double ninf = -std::numeric_limits<double>::infinity(), nan = std::nan("");
-        for (int64_t i = 0; i < 3; ++i) {
-            if (form == HmmForm::Factored) {
-                c.em(0, 2, i) = ninf;
-                c.em(2, 4, i) = nan;
-            } else {
-                for (int64_t j = 0; j < 3; ++j) {
-                    c.pot(0, 2, i, j) = ninf;
-                    c.pot(2, 4, i, j) = nan;
-                }
-            }
-        }
-        if (form == HmmForm::Factored) {
-            c.em(1, 1, 2) = nan;
-            c.trans(0, 0, 1) = ninf;
-        } else {
-            c.pot(1, 1, 2, 0) = nan;
-            c.pot(3, 1, 0, 1) = ninf;
-        }
-        equivalence<float>(c, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge inf/nan" : "factored inf/nan");
+        const std::string name = form == HmmForm::Edge ? "edge" : "factored";
+        HmmCase c = inf_nan_case(form, rng);
+        equivalence<float>(c, HmmLayout::Contiguous, name + " inf/nan");
         HmmCase ties = random_case(form, 3, 6, 40, {6, 5, 2}, rng, -1, 1);
-        for (auto *v : {&ties.potentials, &ties.initial, &ties.transition, &ties.emission})
-            for (auto &e : *v) e = std::round(e);
-        equivalence<float>(ties, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge ties" : "factored ties");
+        make_integer_scores(ties);
+        equivalence<float>(ties, HmmLayout::Contiguous, name + " ties");
     }
 }
 
