@@ -388,7 +388,10 @@ SK_API sk_status sk_ctc_posteriors(sk_context *ctx, const sk_ctc_options *option
  *     gradients) accumulate in float64 and are rounded once. Tested at T = 10^5: float32 vs
  *     float64 log-partition within 1e-6 relative, posteriors within 1e-6 absolute.
  *   - Results are deterministic (no float atomics) and independent of the thread count on CPU.
- *   - Memory: forward O(B*N) beyond the inputs; marginals, backward and Viterbi O(B*T*N).
+ *   - Memory: forward O(B*N) beyond the inputs (the CPU adds an N*N staging matrix per thread
+ *     when the last dimension of potentials / transition is not contiguous); marginals,
+ *     backward and Viterbi O(B*T*N); the CUDA factored backward adds O(B*N*N) float64 for the
+ *     transition counts.
  */
 typedef enum sk_hmm_initial_convention {
     SK_HMM_INITIAL_SEPARATE = 0,
@@ -435,7 +438,8 @@ SK_API sk_status sk_hmm_factored_backward(sk_context *ctx, const sk_hmm_options 
                                           sk_tensor *grad_emission);
 
 /* marginals (B, T, N): LOG: posterior state marginals P_b(z_t = j) (each position sums to 1);
- * MAX: the one-hot of the Viterbi path. 0 past the lengths. log_partition (B) is optional. */
+ * MAX: the one-hot of the Viterbi path (NaN over the length of a NaN sequence). 0 past the
+ * lengths. log_partition (B), optional, receives the forward's result as well. */
 SK_API sk_status sk_hmm_edge_marginals(sk_context *ctx, const sk_hmm_options *options,
                                        const sk_tensor *potentials, const sk_tensor *initial,
                                        const sk_tensor *lengths, sk_tensor *marginals,

@@ -291,22 +291,6 @@ hmm::View1<T> view1(HostTensor<T> &t) {
     return {t.storage.data(), t.desc.strides[0]};
 }
 
-// |got - want| <= tol * max(1, |want|); NaN matches NaN, infinities exactly; exact when tol = 0.
-template <class T>
-void compare(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
-    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
-    int bad = 0;
-    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
-        const double g = got[e], w = want[e];
-        bool ok;
-        if (std::isnan(w) || std::isinf(w) || tol == 0)
-            ok = std::isnan(w) ? std::isnan(g) : g == w;
-        else
-            ok = std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w));
-        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: emulated " << g << " cpu " << w);
-    }
-}
-
 template <class T>
 void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string &label) {
     HmmTensors<T> x = make_tensors<T>(c, layout);
@@ -325,7 +309,7 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             HostBuffers<T> hb(gpu::plan_buffers(m, gpu::Op::Forward, false, false), lengths);
             EmuLaunch launch;
             gpu::run_forward(launch, hmm::ForwardArgs<T>{m, view1(out)}, hb.buf);
-            compare(dense(out), want, t, l + " forward");
+            compare_results(dense(out), want, t, l + " forward");
         }
         // marginals (with the log-partition)
         {
@@ -338,8 +322,8 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             const auto &d = marg.desc;
             a.marginals = {marg.storage.data(), d.strides[0], d.strides[1], d.strides[2]};
             gpu::run_marginals(launch, a, hb.buf);
-            compare(dense(marg), want, t, l + " marginals");
-            compare(dense(lp), want_lp, t, l + " marginals' log_partition");
+            compare_results(dense(marg), want, t, l + " marginals");
+            compare_results(dense(lp), want_lp, t, l + " marginals' log_partition");
         }
         // viterbi (max only)
         if (!log) {
@@ -352,7 +336,7 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             EmuLaunch launch;
             hmm::ViterbiArgs<T> a{m, view1(score), {path.storage.data(), path.desc.strides[0], path.desc.strides[1]}};
             gpu::run_viterbi(launch, a, hb.buf);
-            compare(dense(score), want_score, 0, l + " viterbi score");
+            compare_results(dense(score), want_score, 0, l + " viterbi score");
             CHECK_MSG(path.storage == want_path, l << " viterbi path differs");
         }
         // backward
@@ -394,11 +378,11 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
             EmuLaunch launch;
             gpu::run_backward(launch, a, hb.buf);
             const double gt_tol = log ? 4 * tol : 1e-12;  // MAX transition counts: float64 sums in another order
-            if (c.form == HmmForm::Edge) compare(dense(gp), want.potentials, t, l + " grad_potentials");
-            if (c.uses_initial()) compare(dense(gi), want.initial, log ? t : 1e-12, l + " grad_initial");
+            if (c.form == HmmForm::Edge) compare_results(dense(gp), want.potentials, t, l + " grad_potentials");
+            if (c.uses_initial()) compare_results(dense(gi), want.initial, log ? t : 1e-12, l + " grad_initial");
             if (c.form == HmmForm::Factored) {
-                compare(dense(gt), want.transition, gt_tol, l + " grad_transition");
-                compare(dense(ge), want.emission, t, l + " grad_emission");
+                compare_results(dense(gt), want.transition, gt_tol, l + " grad_transition");
+                compare_results(dense(ge), want.emission, t, l + " grad_emission");
             }
         }
     }
@@ -406,39 +390,14 @@ void check_case(sk_context *cpu, HmmCase &c, HmmLayout layout, const std::string
 
 }  // namespace
 
-// Shapes that take every kernel path: prefetch (N <= 64) with R = 32, 16, 8, 4 lanes per state;
-// the streamed path with several register chunks (N = 70, 130) and with two passes over the
-// states (N = 600 > 512 threads); both forms, both conventions, shared and per-sequence
-// parameters, strided layouts, mixed lengths including 1.
+// Every kernel path (see kernel_path_shapes in hmm_test_util.h).
 TEST(kernels_match_the_cpu_backend) {
     Context cpu;
     std::mt19937_64 rng(71);
-    struct Shape {
-        HmmForm form;
-        int64_t B, T, N;
-        std::vector<int64_t> lengths;
-        int32_t convention;
-        bool initial_shared, transition_shared;
-        HmmLayout layout;
-    };
-    const std::vector<Shape> shapes = {
-        {HmmForm::Edge, 3, 6, 1, {6, 1, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Edge, 3, 6, 3, {6, 1, 4}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 3, 7, 5, {7, 2, 5}, SK_HMM_INITIAL_SEPARATE, false, false, HmmLayout::Contiguous},
-        {HmmForm::Factored, 2, 5, 12, {5, 4}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided},
-        {HmmForm::Edge, 2, 5, 50, {5, 3}, SK_HMM_INITIAL_SEPARATE, false, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 2, 6, 64, {6, 1}, SK_HMM_INITIAL_SEPARATE, true, false, HmmLayout::Contiguous},
-        {HmmForm::Edge, 2, 4, 70, {4, 2}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 2, 4, 130, {4, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 1, 3, 600, {3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-    };
-    for (const Shape &s : shapes) {
-        HmmCase c = random_case(s.form, s.B, s.T, s.N, s.lengths, rng, -3, 2, s.initial_shared, s.transition_shared,
-                                s.convention);
-        std::ostringstream label;
-        label << (s.form == HmmForm::Edge ? "edge" : "factored") << " N=" << s.N;
-        check_case<float>(cpu, c, s.layout, label.str() + " f32");
-        if (s.N <= 64) check_case<double>(cpu, c, s.layout, label.str() + " f64");
+    for (const KernelShape &s : kernel_path_shapes()) {
+        HmmCase c = s.make(rng);
+        check_case<float>(cpu, c, s.layout, s.label() + " f32");
+        if (s.N <= 64) check_case<double>(cpu, c, s.layout, s.label() + " f64");
     }
 }
 
@@ -448,32 +407,13 @@ TEST(kernels_handle_inf_nan_and_ties_like_the_cpu) {
     Context cpu;
     std::mt19937_64 rng(73);
     for (HmmForm form : {HmmForm::Edge, HmmForm::Factored}) {
-        HmmCase c = random_case(form, 4, 5, 3, {5, 4, 3, 2}, rng, -2, 2, true, form == HmmForm::Factored);
-        const double ninf = -std::numeric_limits<double>::infinity(), nan = std::nan("");
-        for (int64_t i = 0; i < 3; ++i) {
-            if (form == HmmForm::Factored) {
-                c.em(0, 2, i) = ninf;               // sequence 0 infeasible
-                c.em(2, 4, i) = nan;                // padding of sequence 2
-            } else {
-                for (int64_t j = 0; j < 3; ++j) {
-                    c.pot(0, 2, i, j) = ninf;
-                    c.pot(2, 4, i, j) = nan;
-                }
-            }
-        }
-        if (form == HmmForm::Factored) {
-            c.em(1, 1, 2) = nan;                    // sequence 1 NaN
-            c.trans(0, 0, 1) = ninf;                // a forbidden transition
-        } else {
-            c.pot(1, 1, 2, 0) = nan;
-            c.pot(3, 1, 0, 1) = ninf;
-        }
-        check_case<float>(cpu, c, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge inf/nan" : "factored inf/nan");
+        const std::string name = form == HmmForm::Edge ? "edge" : "factored";
+        HmmCase c = inf_nan_case(form, rng);
+        check_case<float>(cpu, c, HmmLayout::Contiguous, name + " inf/nan");
         HmmCase ties = random_case(form, 3, 6, 4, {6, 5, 2}, rng, -1, 1);
-        for (auto *v : {&ties.potentials, &ties.initial, &ties.transition, &ties.emission})
-            for (auto &e : *v) e = std::round(e);
-        check_case<float>(cpu, ties, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge ties" : "factored ties");
-        check_case<double>(cpu, ties, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge ties f64" : "factored ties f64");
+        make_integer_scores(ties);
+        check_case<float>(cpu, ties, HmmLayout::Contiguous, name + " ties");
+        check_case<double>(cpu, ties, HmmLayout::Contiguous, name + " ties f64");
     }
 }
 

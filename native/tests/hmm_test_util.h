@@ -125,12 +125,6 @@ HostTensor<T> layout_tensor(std::vector<int64_t> shape, HmmLayout layout) {
     return ordered_tensor<T>(shape, order, 2);
 }
 
-// Element at a full index of a tensor with any strides.
-template <class T>
-T &element(HostTensor<T> &t, std::initializer_list<int64_t> idx) {
-    return t.at(idx);
-}
-
 template <class T>
 struct HmmTensors {
     HostTensor<T> potentials, initial, transition, emission;
@@ -200,6 +194,114 @@ inline sk_hmm_options hmm_options(int32_t semiring, int32_t convention = SK_HMM_
     o.semiring = semiring;
     o.initial_convention = convention;
     return o;
+}
+
+// ---- configurations, kernel-path shapes, special cases ------------------------------------------
+
+// One way of posing a problem: form, start convention, which parameters are per sequence, the
+// memory layout of the tensors and the dtype of the lengths.
+struct HmmConfig {
+    HmmForm form;
+    int32_t convention;
+    bool initial_shared;
+    bool transition_shared;
+    HmmLayout layout;
+    bool int32_lengths;
+};
+
+// Every form/convention/sharing combination, contiguous and strided.
+inline std::vector<HmmConfig> hmm_configs() {
+    std::vector<HmmConfig> out;
+    for (HmmLayout layout : {HmmLayout::Contiguous, HmmLayout::Strided}) {
+        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, true, true, layout, false});
+        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, false, true, layout, true});
+        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_ROW0, true, true, layout, false});
+        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, true, true, layout, true});
+        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, false, false, layout, false});
+        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, true, false, layout, false});
+        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, false, true, layout, true});
+    }
+    return out;
+}
+
+inline std::string describe(const HmmConfig &cf, const std::string &what) {
+    std::ostringstream os;
+    os << (cf.form == HmmForm::Edge ? "edge" : "factored") << (cf.convention == SK_HMM_INITIAL_ROW0 ? "/row0" : "")
+       << (cf.initial_shared ? "" : "/init(B,N)") << (cf.form == HmmForm::Factored && !cf.transition_shared ? "/trans(B,N,N)" : "")
+       << (cf.layout == HmmLayout::Strided ? "/strided" : "") << (cf.int32_lengths ? "/int32" : "") << " " << what;
+    return os.str();
+}
+
+inline HmmCase config_case(const HmmConfig &cf, int64_t B, int64_t T, int64_t N, std::vector<int64_t> lengths,
+                           std::mt19937_64 &rng, double lo = -2, double hi = 2) {
+    return random_case(cf.form, B, T, N, lengths, rng, lo, hi, cf.initial_shared, cf.transition_shared, cf.convention);
+}
+
+// Rounds every score to an integer: many exact MAX ties.
+inline void make_integer_scores(HmmCase &c) {
+    for (auto *v : {&c.potentials, &c.initial, &c.transition, &c.emission})
+        for (auto &x : *v) x = std::round(x);
+}
+
+// B = 4, T = 5, N = 3: sequence 0 infeasible, sequence 1 NaN inside its length, NaN in the
+// padding of sequence 2, a forbidden transition.
+inline HmmCase inf_nan_case(HmmForm form, std::mt19937_64 &rng) {
+    HmmCase c = random_case(form, 4, 5, 3, {5, 4, 3, 2}, rng, -2, 2, true, form == HmmForm::Factored);
+    const double ninf = -std::numeric_limits<double>::infinity(), nan = std::nan("");
+    for (int64_t i = 0; i < 3; ++i) {
+        if (form == HmmForm::Factored) {
+            c.em(0, 2, i) = ninf;
+            c.em(2, 4, i) = nan;
+        } else {
+            for (int64_t j = 0; j < 3; ++j) {
+                c.pot(0, 2, i, j) = ninf;
+                c.pot(2, 4, i, j) = nan;
+            }
+        }
+    }
+    if (form == HmmForm::Factored) {
+        c.em(1, 1, 2) = nan;
+        c.trans(0, 0, 1) = ninf;
+    } else {
+        c.pot(1, 1, 2, 0) = nan;
+        c.pot(3, 1, 0, 1) = ninf;
+    }
+    return c;
+}
+
+// Shapes that take every path of the CUDA kernels: register prefetch (N <= 64) with 32, 16, 8
+// and 4 lanes per state; streamed register chunks (N = 70, 130); two passes over the states
+// (N = 600 > 512 threads); both forms and conventions, shared and per-sequence parameters,
+// strided layouts, mixed lengths including 1.
+struct KernelShape {
+    HmmForm form;
+    int64_t B, T, N;
+    std::vector<int64_t> lengths;
+    int32_t convention;
+    bool initial_shared, transition_shared;
+    HmmLayout layout;
+    HmmCase make(std::mt19937_64 &rng) const {
+        return random_case(form, B, T, N, lengths, rng, -3, 2, initial_shared, transition_shared, convention);
+    }
+    std::string label() const {
+        std::ostringstream os;
+        os << (form == HmmForm::Edge ? "edge" : "factored") << " N=" << N << " T=" << T;
+        return os.str();
+    }
+};
+
+inline std::vector<KernelShape> kernel_path_shapes() {
+    return {
+        {HmmForm::Edge, 3, 6, 1, {6, 1, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
+        {HmmForm::Edge, 3, 6, 3, {6, 1, 4}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
+        {HmmForm::Factored, 3, 7, 5, {7, 2, 5}, SK_HMM_INITIAL_SEPARATE, false, false, HmmLayout::Contiguous},
+        {HmmForm::Factored, 2, 5, 12, {5, 4}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided},
+        {HmmForm::Edge, 2, 5, 50, {5, 3}, SK_HMM_INITIAL_SEPARATE, false, true, HmmLayout::Contiguous},
+        {HmmForm::Factored, 2, 6, 64, {6, 1}, SK_HMM_INITIAL_SEPARATE, true, false, HmmLayout::Contiguous},
+        {HmmForm::Edge, 2, 4, 70, {4, 2}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
+        {HmmForm::Factored, 2, 4, 130, {4, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
+        {HmmForm::Factored, 1, 3, 600, {3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
+    };
 }
 
 // ---- C API wrappers with dense results ---------------------------------------------------------
@@ -470,6 +572,20 @@ int compare_dense(const std::vector<T> &got, const std::vector<Ld> &want, Ld rto
             CHECK_MSG(false, label << " [" << e << "]: got " << static_cast<double>(got[e]) << " want "
                                    << static_cast<double>(want[e]));
     return bad;
+}
+
+// Two results of the same dtype (another backend, another emulation): |got - want| <= tol *
+// max(1, |want|); NaN matches NaN and infinities match exactly; tol = 0 asks for equality.
+template <class T>
+void compare_results(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
+    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
+    int bad = 0;
+    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
+        const double g = got[e], w = want[e];
+        const bool ok = (std::isnan(w) || std::isinf(w) || tol == 0) ? (std::isnan(w) ? std::isnan(g) : g == w)
+                                                                     : std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w));
+        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: got " << g << " want " << w);
+    }
 }
 
 template <class T>

@@ -10,38 +10,6 @@ using namespace sktest;
 
 namespace {
 
-struct Config {
-    HmmForm form;
-    int32_t convention;
-    bool initial_shared;
-    bool transition_shared;
-    HmmLayout layout;
-    bool int32_lengths;
-};
-
-std::vector<Config> all_configs() {
-    std::vector<Config> out;
-    for (HmmLayout layout : {HmmLayout::Contiguous, HmmLayout::Strided}) {
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, true, true, layout, false});
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, false, true, layout, true});
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_ROW0, true, true, layout, false});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, true, true, layout, true});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, false, false, layout, false});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, true, false, layout, false});
-    }
-    return out;
-}
-
-std::string describe(const Config &cf, int64_t n, const char *dtype) {
-    std::ostringstream os;
-    os << (cf.form == HmmForm::Edge ? "edge" : "factored")
-       << (cf.convention == SK_HMM_INITIAL_ROW0 ? "/row0" : "") << (cf.initial_shared ? "" : "/init(B,N)")
-       << (cf.form == HmmForm::Factored && !cf.transition_shared ? "/trans(B,N,N)" : "")
-       << (cf.layout == HmmLayout::Strided ? "/strided" : "") << (cf.int32_lengths ? "/int32" : "") << " N=" << n
-       << " " << dtype;
-    return os.str();
-}
-
 // Score of a given path under the case's scoring function (long double).
 Ld path_score(HmmCase &c, int64_t b, const std::vector<int32_t> &path) {
     Ld s = c.start_score(b, path[static_cast<size_t>(b * c.T)]);
@@ -51,7 +19,7 @@ Ld path_score(HmmCase &c, int64_t b, const std::vector<int32_t> &path) {
 }
 
 template <class T>
-void check_case(sk_context *ctx, HmmCase &c, const Config &cf, const std::string &label, bool exact_paths) {
+void check_case(sk_context *ctx, HmmCase &c, const HmmConfig &cf, const std::string &label, bool exact_paths) {
     HmmCase r_case = c.rounded<T>();
     HmmReference ref = brute_force(r_case);
     HmmTensors<T> x = make_tensors<T>(c, cf.layout, cf.int32_lengths);
@@ -124,13 +92,13 @@ void check_case(sk_context *ctx, HmmCase &c, const Config &cf, const std::string
 TEST(matches_brute_force_for_every_form_layout_and_dtype) {
     Context ctx;
     std::mt19937_64 rng(7);
-    for (const Config &cf : all_configs())
+    for (const HmmConfig &cf : hmm_configs())
         for (int64_t n : {1, 2, 3}) {
             const int64_t T = n == 3 ? 5 : 6;
             HmmCase c = random_case(cf.form, 3, T, n, {T, 1, T - 2}, rng, -2, 2, cf.initial_shared,
                                     cf.transition_shared, cf.convention);
-            check_case<float>(ctx, c, cf, describe(cf, n, "f32"), false);
-            check_case<double>(ctx, c, cf, describe(cf, n, "f64"), false);
+            check_case<float>(ctx, c, cf, describe(cf, "N=" + std::to_string(n) + " f32"), false);
+            check_case<double>(ctx, c, cf, describe(cf, "N=" + std::to_string(n) + " f64"), false);
         }
 }
 
@@ -138,14 +106,13 @@ TEST(matches_brute_force_for_every_form_layout_and_dtype) {
 TEST(viterbi_ties_follow_the_documented_rule) {
     Context ctx;
     std::mt19937_64 rng(11);
-    for (const Config &cf : all_configs())
+    for (const HmmConfig &cf : hmm_configs())
         for (int rep = 0; rep < 3; ++rep) {
             HmmCase c = random_case(cf.form, 3, 5, 3, {5, 4, 2}, rng, -1, 1, cf.initial_shared,
                                     cf.transition_shared, cf.convention);
-            for (auto *v : {&c.potentials, &c.initial, &c.transition, &c.emission})
-                for (auto &x : *v) x = std::round(x);
-            check_case<float>(ctx, c, cf, describe(cf, 3, "f32 ties"), true);
-            check_case<double>(ctx, c, cf, describe(cf, 3, "f64 ties"), true);
+            make_integer_scores(c);
+            check_case<float>(ctx, c, cf, describe(cf, "N=3 f32 ties"), true);
+            check_case<double>(ctx, c, cf, describe(cf, "N=3 f64 ties"), true);
         }
 }
 
@@ -170,7 +137,7 @@ TEST(all_equal_scores_give_the_all_zero_path) {
 TEST(padding_and_unread_entries_are_never_read) {
     Context ctx;
     std::mt19937_64 rng(3);
-    for (const Config &cf : all_configs()) {
+    for (const HmmConfig &cf : hmm_configs()) {
         if (cf.layout == HmmLayout::Strided) continue;
         HmmCase clean = random_case(cf.form, 3, 6, 3, {6, 2, 4}, rng, -2, 2, cf.initial_shared,
                                     cf.transition_shared, cf.convention);
@@ -189,7 +156,7 @@ TEST(padding_and_unread_entries_are_never_read) {
                         if (cf.convention == SK_HMM_INITIAL_SEPARATE || i > 0) dirty.pot(b, 0, i, j) = nan;
         }
         HmmTensors<double> xc = make_tensors<double>(clean), xd = make_tensors<double>(dirty);
-        const std::string label = describe(cf, 3, "f64");
+        const std::string label = describe(cf, "N=3 f64");
         for (int32_t s : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
             std::vector<double> a, b, ma, mb, la, lb;
             CHECK_OK(hmm_forward(ctx.ctx, clean, xc, s, a));
@@ -214,7 +181,7 @@ TEST(impossible_transitions_and_dead_states) {
     Context ctx;
     std::mt19937_64 rng(5);
     const double ninf = -std::numeric_limits<double>::infinity();
-    for (const Config &cf : all_configs()) {
+    for (const HmmConfig &cf : hmm_configs()) {
         HmmCase c = random_case(cf.form, 3, 5, 3, {5, 4, 3}, rng, -2, 2, cf.initial_shared,
                                 cf.transition_shared, cf.convention);
         // Sequence 0: everything at position 2 impossible (edge), or emission of every state at
@@ -239,8 +206,8 @@ TEST(impossible_transitions_and_dead_states) {
                     for (int64_t i = 0; i < c.N; ++i) c.pot(b, t, i, 2) = ninf;  // state 2 unreachable
                 }
         }
-        check_case<float>(ctx, c, cf, describe(cf, 3, "f32 -inf"), false);
-        check_case<double>(ctx, c, cf, describe(cf, 3, "f64 -inf"), false);
+        check_case<float>(ctx, c, cf, describe(cf, "N=3 f32 -inf"), false);
+        check_case<double>(ctx, c, cf, describe(cf, "N=3 f64 -inf"), false);
         HmmTensors<double> x = make_tensors<double>(c);
         std::vector<double> lp, marg, lp2;
         CHECK_OK(hmm_forward(ctx.ctx, c, x, SK_SEMIRING_LOG, lp));
@@ -268,7 +235,7 @@ TEST(impossible_transitions_and_dead_states) {
 TEST(nan_propagates_to_its_sequence_only) {
     Context ctx;
     std::mt19937_64 rng(9);
-    for (const Config &cf : all_configs()) {
+    for (const HmmConfig &cf : hmm_configs()) {
         if (cf.layout == HmmLayout::Strided) continue;
         HmmCase clean = random_case(cf.form, 3, 5, 3, {5, 3, 4}, rng, -2, 2, cf.initial_shared,
                                     cf.transition_shared, cf.convention);
@@ -278,7 +245,7 @@ TEST(nan_propagates_to_its_sequence_only) {
         else
             dirty.pot(1, 2, 0, 1) = std::nan("");
         HmmTensors<float> xc = make_tensors<float>(clean), xd = make_tensors<float>(dirty);
-        const std::string label = describe(cf, 3, "f32 NaN");
+        const std::string label = describe(cf, "N=3 f32 NaN");
         std::vector<float> a, b, ma, mb, la, lb, sa, sb;
         std::vector<int32_t> pa, pb;
         CHECK_OK(hmm_forward(ctx.ctx, clean, xc, SK_SEMIRING_LOG, a));

@@ -11,40 +11,6 @@ using namespace sktest;
 
 namespace {
 
-struct Config {
-    HmmForm form;
-    int32_t convention;
-    bool initial_shared;
-    bool transition_shared;
-    HmmLayout layout;
-};
-
-std::vector<Config> all_configs() {
-    std::vector<Config> out;
-    for (HmmLayout layout : {HmmLayout::Contiguous, HmmLayout::Strided}) {
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, true, true, layout});
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_SEPARATE, false, true, layout});
-        out.push_back({HmmForm::Edge, SK_HMM_INITIAL_ROW0, true, true, layout});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, true, true, layout});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, false, false, layout});
-        out.push_back({HmmForm::Factored, SK_HMM_INITIAL_SEPARATE, false, true, layout});
-    }
-    return out;
-}
-
-std::string describe(const Config &cf, const char *what) {
-    std::ostringstream os;
-    os << (cf.form == HmmForm::Edge ? "edge" : "factored") << (cf.convention == SK_HMM_INITIAL_ROW0 ? "/row0" : "")
-       << (cf.initial_shared ? "" : "/init(B,N)") << (cf.form == HmmForm::Factored && !cf.transition_shared ? "/trans(B,N,N)" : "")
-       << (cf.layout == HmmLayout::Strided ? "/strided" : "") << " " << what;
-    return os.str();
-}
-
-HmmCase config_case(const Config &cf, int64_t B, int64_t T, int64_t N, std::vector<int64_t> lengths,
-                    std::mt19937_64 &rng, double lo = -2, double hi = 2) {
-    return random_case(cf.form, B, T, N, lengths, rng, lo, hi, cf.initial_shared, cf.transition_shared, cf.convention);
-}
-
 template <class T>
 void compare_grads(HmmCase &c, HmmGrads<T> &got, HmmRefGrads &want, Ld tol, const std::string &label) {
     if (c.form == HmmForm::Edge) compare_dense(got.potentials, want.potentials, tol, tol, label + " grad_potentials");
@@ -64,7 +30,7 @@ std::vector<double> upstream(int64_t B, std::mt19937_64 &rng) {
 }
 
 template <class T>
-void check_against_reference(sk_context *ctx, HmmCase &c, const Config &cf, int32_t semiring,
+void check_against_reference(sk_context *ctx, HmmCase &c, const HmmConfig &cf, int32_t semiring,
                              const std::vector<double> &g, const std::string &label) {
     HmmCase r = c.rounded<T>();
     HmmReference ref = brute_force(r);
@@ -82,7 +48,7 @@ void check_against_reference(sk_context *ctx, HmmCase &c, const Config &cf, int3
 TEST(log_gradients_are_the_posteriors) {
     Context ctx;
     std::mt19937_64 rng(31);
-    for (const Config &cf : all_configs())
+    for (const HmmConfig &cf : hmm_configs())
         for (int64_t n : {1, 2, 3}) {
             HmmCase c = config_case(cf, 3, 5, n, {5, 2, 4}, rng);
             const auto g = upstream(3, rng);
@@ -95,12 +61,10 @@ TEST(log_gradients_are_the_posteriors) {
 TEST(max_gradients_route_through_the_viterbi_path) {
     Context ctx;
     std::mt19937_64 rng(37);
-    for (const Config &cf : all_configs())
+    for (const HmmConfig &cf : hmm_configs())
         for (bool ties : {false, true}) {
             HmmCase c = config_case(cf, 3, 5, 3, {5, 1, 3}, rng);
-            if (ties)
-                for (auto *v : {&c.potentials, &c.initial, &c.transition, &c.emission})
-                    for (auto &x : *v) x = std::round(x);
+            if (ties) make_integer_scores(c);
             const auto g = upstream(3, rng);
             check_against_reference<float>(ctx, c, cf, SK_SEMIRING_MAX, g, describe(cf, ties ? "f32 max ties" : "f32 max"));
             check_against_reference<double>(ctx, c, cf, SK_SEMIRING_MAX, g, describe(cf, ties ? "f64 max ties" : "f64 max"));
@@ -112,7 +76,7 @@ TEST(max_gradients_route_through_the_viterbi_path) {
 TEST(gradients_match_finite_differences) {
     Context ctx;
     std::mt19937_64 rng(41);
-    for (const Config &cf : all_configs()) {
+    for (const HmmConfig &cf : hmm_configs()) {
         if (cf.layout == HmmLayout::Strided) continue;
         for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
             HmmCase c = config_case(cf, 2, 4, 3, {4, 3}, rng);
@@ -264,7 +228,7 @@ TEST(baum_welch_with_these_statistics_never_decreases_the_likelihood) {
 TEST(infeasible_and_nan_sequences) {
     Context ctx;
     std::mt19937_64 rng(53);
-    for (const Config &cf : all_configs()) {
+    for (const HmmConfig &cf : hmm_configs()) {
         if (cf.layout == HmmLayout::Strided) continue;
         for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
             HmmCase clean = config_case(cf, 3, 5, 3, {5, 4, 3}, rng);

@@ -12,19 +12,6 @@ using namespace sktest;
 
 namespace {
 
-// |got - want| <= tol * max(1, |want|), NaN matches NaN, infinities exactly; tol = 0: exact.
-template <class T>
-void compare(const std::vector<T> &got, const std::vector<T> &want, double tol, const std::string &label) {
-    CHECK_MSG(got.size() == want.size(), label << ": sizes " << got.size() << " vs " << want.size());
-    int bad = 0;
-    for (size_t e = 0; e < got.size() && e < want.size(); ++e) {
-        const double gv = got[e], w = want[e];
-        const bool ok = (std::isnan(w) || std::isinf(w) || tol == 0) ? (std::isnan(w) ? std::isnan(gv) : gv == w)
-                                                                     : std::fabs(gv - w) <= tol * std::max(1.0, std::fabs(w));
-        if (!ok && bad++ < 4) CHECK_MSG(false, label << " [" << e << "]: cuda " << gv << " cpu " << w);
-    }
-}
-
 // Every op's outputs, dense.
 template <class T>
 struct Results {
@@ -87,7 +74,7 @@ Results<T> run_all(sk_context *ctx, bool device, HmmCase &c, HmmTensors<T> &x, H
         }
         (log ? r.log_partition : r.best) = lp.fetch();
         (log ? r.marginals : r.max_marginals) = marg.fetch();
-        compare(lp2.fetch(), log ? r.log_partition : r.best, 0, "marginals' log_partition vs forward");
+        compare_results(lp2.fetch(), log ? r.log_partition : r.best, 0, "marginals' log_partition vs forward");
         // Gradients.
         HmmGrads<T> &gr = log ? r.log_grads : r.max_grads;
         auto like = [&](HostTensor<T> &t) {
@@ -137,55 +124,38 @@ void equivalence(HmmCase &c, HmmLayout layout, const std::string &label) {
     // a tolerance; MAX has no rounding-order freedom and agrees bit for bit (its transition and
     // initial sums: float64 sums of the same terms in another grouping).
     const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-10;
-    compare(got.log_partition, want.log_partition, tol, label + " log_partition");
-    compare(got.marginals, want.marginals, tol, label + " marginals");
-    compare(got.best, want.best, 0, label + " max forward");
-    compare(got.max_marginals, want.max_marginals, 0, label + " max marginals");
-    compare(got.score, want.score, 0, label + " viterbi score");
+    compare_results(got.log_partition, want.log_partition, tol, label + " log_partition");
+    compare_results(got.marginals, want.marginals, tol, label + " marginals");
+    compare_results(got.best, want.best, 0, label + " max forward");
+    compare_results(got.max_marginals, want.max_marginals, 0, label + " max marginals");
+    compare_results(got.score, want.score, 0, label + " viterbi score");
     CHECK_MSG(got.path == want.path, label << " viterbi path");
-    compare(got.log_grads.potentials, want.log_grads.potentials, tol, label + " log grad_potentials");
-    compare(got.log_grads.initial, want.log_grads.initial, tol, label + " log grad_initial");
-    compare(got.log_grads.transition, want.log_grads.transition, tol, label + " log grad_transition");
-    compare(got.log_grads.emission, want.log_grads.emission, tol, label + " log grad_emission");
-    compare(got.max_grads.potentials, want.max_grads.potentials, 0, label + " max grad_potentials");
-    compare(got.max_grads.emission, want.max_grads.emission, 0, label + " max grad_emission");
-    compare(got.max_grads.initial, want.max_grads.initial, 1e-12, label + " max grad_initial");
-    compare(got.max_grads.transition, want.max_grads.transition, 1e-12, label + " max grad_transition");
+    compare_results(got.log_grads.potentials, want.log_grads.potentials, tol, label + " log grad_potentials");
+    compare_results(got.log_grads.initial, want.log_grads.initial, tol, label + " log grad_initial");
+    compare_results(got.log_grads.transition, want.log_grads.transition, tol, label + " log grad_transition");
+    compare_results(got.log_grads.emission, want.log_grads.emission, tol, label + " log grad_emission");
+    compare_results(got.max_grads.potentials, want.max_grads.potentials, 0, label + " max grad_potentials");
+    compare_results(got.max_grads.emission, want.max_grads.emission, 0, label + " max grad_emission");
+    compare_results(got.max_grads.initial, want.max_grads.initial, 1e-12, label + " max grad_initial");
+    compare_results(got.max_grads.transition, want.max_grads.transition, 1e-12, label + " max grad_transition");
 }
 
 }  // namespace
 
-// Shapes that take every kernel path (see hmm_kernel_emulation.cpp for the same list).
+// Every kernel path (kernel_path_shapes in hmm_test_util.h), and sizes nearer the targets.
 TEST(cuda_matches_cpu) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(2026);
-    struct Shape {
-        HmmForm form;
-        int64_t B, T, N;
-        std::vector<int64_t> lengths;
-        int32_t convention;
-        bool initial_shared, transition_shared;
-        HmmLayout layout;
-    };
-    const std::vector<Shape> shapes = {
-        {HmmForm::Edge, 3, 6, 1, {6, 1, 3}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Edge, 3, 6, 3, {6, 1, 4}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 3, 7, 5, {7, 2, 5}, SK_HMM_INITIAL_SEPARATE, false, false, HmmLayout::Contiguous},
-        {HmmForm::Factored, 4, 30, 12, {30, 4, 29, 1}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided},
-        {HmmForm::Edge, 8, 100, 50, {100, 3, 99, 100, 50, 1, 77, 64}, SK_HMM_INITIAL_SEPARATE, false, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 2, 60, 64, {60, 1}, SK_HMM_INITIAL_SEPARATE, true, false, HmmLayout::Contiguous},
-        {HmmForm::Edge, 2, 9, 70, {9, 2}, SK_HMM_INITIAL_ROW0, true, true, HmmLayout::Strided},
-        {HmmForm::Factored, 3, 40, 256, {40, 3, 17}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Edge, 2, 6, 256, {6, 5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-        {HmmForm::Factored, 1, 5, 600, {5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous},
-    };
-    for (const Shape &s : shapes) {
-        HmmCase c = random_case(s.form, s.B, s.T, s.N, s.lengths, rng, -3, 2, s.initial_shared, s.transition_shared,
-                                s.convention);
-        std::ostringstream label;
-        label << (s.form == HmmForm::Edge ? "edge" : "factored") << " N=" << s.N << " T=" << s.T;
-        equivalence<float>(c, s.layout, label.str() + " f32");
-        equivalence<double>(c, s.layout, label.str() + " f64");
+    std::vector<KernelShape> shapes = kernel_path_shapes();
+    shapes.push_back({HmmForm::Factored, 4, 30, 12, {30, 4, 29, 1}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Strided});
+    shapes.push_back({HmmForm::Edge, 8, 100, 50, {100, 3, 99, 100, 50, 1, 77, 64}, SK_HMM_INITIAL_SEPARATE, false, true,
+                      HmmLayout::Contiguous});
+    shapes.push_back({HmmForm::Factored, 3, 40, 256, {40, 3, 17}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous});
+    shapes.push_back({HmmForm::Edge, 2, 6, 256, {6, 5}, SK_HMM_INITIAL_SEPARATE, true, true, HmmLayout::Contiguous});
+    for (const KernelShape &s : shapes) {
+        HmmCase c = s.make(rng);
+        equivalence<float>(c, s.layout, s.label() + " f32");
+        equivalence<double>(c, s.layout, s.label() + " f64");
     }
 }
 
@@ -194,31 +164,12 @@ TEST(cuda_handles_inf_nan_and_ties_like_the_cpu) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(73);
     for (HmmForm form : {HmmForm::Edge, HmmForm::Factored}) {
-        HmmCase c = random_case(form, 4, 5, 3, {5, 4, 3, 2}, rng, -2, 2, true, form == HmmForm::Factored);
-        const double ninf = -std::numeric_limits<double>::infinity(), nan = std::nan("");
-        for (int64_t i = 0; i < 3; ++i) {
-            if (form == HmmForm::Factored) {
-                c.em(0, 2, i) = ninf;
-                c.em(2, 4, i) = nan;
-            } else {
-                for (int64_t j = 0; j < 3; ++j) {
-                    c.pot(0, 2, i, j) = ninf;
-                    c.pot(2, 4, i, j) = nan;
-                }
-            }
-        }
-        if (form == HmmForm::Factored) {
-            c.em(1, 1, 2) = nan;
-            c.trans(0, 0, 1) = ninf;
-        } else {
-            c.pot(1, 1, 2, 0) = nan;
-            c.pot(3, 1, 0, 1) = ninf;
-        }
-        equivalence<float>(c, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge inf/nan" : "factored inf/nan");
+        const std::string name = form == HmmForm::Edge ? "edge" : "factored";
+        HmmCase c = inf_nan_case(form, rng);
+        equivalence<float>(c, HmmLayout::Contiguous, name + " inf/nan");
         HmmCase ties = random_case(form, 3, 6, 40, {6, 5, 2}, rng, -1, 1);
-        for (auto *v : {&ties.potentials, &ties.initial, &ties.transition, &ties.emission})
-            for (auto &e : *v) e = std::round(e);
-        equivalence<float>(ties, HmmLayout::Contiguous, form == HmmForm::Edge ? "edge ties" : "factored ties");
+        make_integer_scores(ties);
+        equivalence<float>(ties, HmmLayout::Contiguous, name + " ties");
     }
 }
 

@@ -28,10 +28,14 @@ namespace {
 
 // ---- a vectorisable exp --------------------------------------------------------------------
 // Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, with Cephes' polynomial (float) or
-// rational (double) approximation of exp(r) (about 1 ulp), scaled by 2^n through the exponent
-// bits. Branch-free so that loops calling it vectorise. Exact special cases: exp(-inf) = 0,
-// exp(+inf) = +inf, exp(NaN) = NaN; results below the smallest normal flush to 0 (they only
-// ever add to sums >= 1 here), arguments above 88 (float) / 709 (double) give +inf.
+// rational (double) approximation of exp(r) (within 1 ulp for float, 2 ulp for double), scaled
+// by 2^n through the exponent bits. Inside the range [-87, 88] (float) / [-708, 709] (double)
+// that is the result; outside it the lane's result is replaced by 0 (below; such terms only ever
+// add to sums >= 1 here), +inf (above) or the NaN itself, with integer masks. No clamp and no
+// branch: GCC if-converts only selects between values it need not compute, and with the
+// default -ftrapping-math a select on a computed float becomes a branch that stops the loop
+// from vectorising. Out-of-range lanes compute garbage first; all of it is unsigned integer or
+// float arithmetic (no undefined behaviour), and it is masked away.
 
 template <class To, class From>
 inline To bit_cast_value(From x) {
@@ -42,13 +46,11 @@ inline To bit_cast_value(From x) {
 }
 
 inline float vexp(float x) {
-    const float xc = std::min(std::max(x, -87.0f), 88.0f);
-    // Round x*log2(e) to an integer with the 1.5*2^23 trick; the low bits then hold n.
-    const float biased = xc * 1.44269504088896341f + 12582912.0f;
-    // n + 127 in unsigned arithmetic (a NaN argument gives garbage here, replaced below).
-    const std::uint32_t exponent = bit_cast_value<std::uint32_t>(biased) - 0x4B400000u + 127u;
+    // Round x*log2(e) to an integer n with the 1.5*2^23 trick; the low bits then hold n.
+    const float biased = x * 1.44269504088896341f + 12582912.0f;
+    const std::uint32_t exponent = bit_cast_value<std::uint32_t>(biased) - 0x4B400000u + 127u;  // n + 127
     const float fn = biased - 12582912.0f;
-    float r = xc - fn * 0.693359375f;
+    float r = x - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -57,19 +59,19 @@ inline float vexp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    const float scale = bit_cast_value<float>(exponent << 23);
-    float y = p * scale;
-    y = x < -87.0f ? 0.0f : y;
-    y = x > 88.0f ? positive_infinity<float>() : y;
-    return x != x ? x : y;
+    std::uint32_t y = bit_cast_value<std::uint32_t>(p * bit_cast_value<float>(exponent << 23));
+    const std::uint32_t under = x < -87.0f ? ~0u : 0u, over = x > 88.0f ? ~0u : 0u, nan = x != x ? ~0u : 0u;
+    y &= ~under;
+    y = (y & ~over) | (0x7F800000u & over);
+    y = (y & ~nan) | (bit_cast_value<std::uint32_t>(x) & nan);
+    return bit_cast_value<float>(y);
 }
 
 inline double vexp(double x) {
-    const double xc = std::min(std::max(x, -708.0), 709.0);
-    const double biased = xc * 1.4426950408889634074 + 6755399441055744.0;  // 1.5 * 2^52
+    const double biased = x * 1.4426950408889634074 + 6755399441055744.0;  // 1.5 * 2^52
     const std::uint64_t exponent = bit_cast_value<std::uint64_t>(biased) - 0x4338000000000000ULL + 1023u;
     const double fn = biased - 6755399441055744.0;
-    double r = xc - fn * 6.93145751953125e-1;
+    double r = x - fn * 6.93145751953125e-1;
     r = r - fn * 1.42860682030941723212e-6;
     const double rr = r * r;
     const double px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr +
@@ -77,11 +79,12 @@ inline double vexp(double x) {
     const double qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr +
                        2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
     const double e = 1.0 + 2.0 * (px / (qx - px));
-    const double scale = bit_cast_value<double>(exponent << 52);
-    double y = e * scale;
-    y = x < -708.0 ? 0.0 : y;
-    y = x > 709.0 ? positive_infinity<double>() : y;
-    return x != x ? x : y;
+    std::uint64_t y = bit_cast_value<std::uint64_t>(e * bit_cast_value<double>(exponent << 52));
+    const std::uint64_t under = x < -708.0 ? ~0ULL : 0ULL, over = x > 709.0 ? ~0ULL : 0ULL, nan = x != x ? ~0ULL : 0ULL;
+    y &= ~under;
+    y = (y & ~over) | (0x7FF0000000000000ULL & over);
+    y = (y & ~nan) | (bit_cast_value<std::uint64_t>(x) & nan);
+    return bit_cast_value<double>(y);
 }
 
 template <class T>
@@ -152,13 +155,14 @@ SK_HMM_CPU_CLONES void max_columns(const T *u, index_t rows, const T *mat, index
 }
 
 // One row of the backward step: with v[j] = row[j] + w[j],
-//   returns beta_{t-1}[i] = LSE_j v[j]   and, when xi != null,
-//   xi[j] = g * exp(alpha_i + shift - z) * exp(v[j] - shift), the edge posterior weights
-//   posterior_weight(alpha_i, v[j], z, g) with one exp per element (the factor
-//   exp(alpha_i + shift - z) <= 1 since sum_j xi[j] is the node posterior of i).
+//   returns beta_{t-1}[i] = LSE_j v[j], and with xi_j = g * exp(alpha_i + shift - z) *
+//   exp(v[j] - shift), the edge posterior weights posterior_weight(alpha_i, v[j], z, g) with one
+//   exp per element (the factor exp(alpha_i + shift - z) <= 1 since sum_j xi_j is the node
+//   posterior of i): stores them in xi (when not null) and adds them to acc in float64 (when
+//   not null).
 // Lanes make the reductions over j vectorise with a fixed summation order.
-template <class T>
-SK_HMM_CPU_CLONES T lse_row(const T *row, const T *w, index_t n, T alpha_i, T z, T g, T *xi) {
+template <class T, bool WithXi, bool WithAcc>
+SK_HMM_CPU_CLONES T lse_row(const T *row, const T *w, index_t n, T alpha_i, T z, T g, T *xi, double *acc) {
     constexpr index_t L = kLanes<T>;
     const index_t body = n - n % L;
     T lane[L];
@@ -176,19 +180,21 @@ SK_HMM_CPU_CLONES T lse_row(const T *row, const T *w, index_t n, T alpha_i, T z,
     for (index_t l = 0; l < L; ++l) m = max_ignoring_nan(m, lane[l]);
     const T shift = finite_or_zero(m);
     for (index_t l = 0; l < L; ++l) lane[l] = T(0);
-    if (xi) {
+    if (WithXi || WithAcc) {
         // A row without a finite term has no posterior mass (and exp(alpha_i - z) may overflow).
         const T factor = m == -positive_infinity<T>() ? T(0) : g * vexp((alpha_i + shift) - z);
         for (index_t j0 = 0; j0 < body; j0 += L)
             for (index_t l = 0; l < L; ++l) {
                 const T ev = vexp((row[j0 + l] + w[j0 + l]) - shift);
                 lane[l] += ev;
-                xi[j0 + l] = factor * ev;
+                if (WithXi) xi[j0 + l] = factor * ev;
+                if (WithAcc) acc[j0 + l] += static_cast<double>(factor * ev);
             }
         for (index_t j = body; j < n; ++j) {
             const T ev = vexp((row[j] + w[j]) - shift);
             lane[j - body] += ev;
-            xi[j] = factor * ev;
+            if (WithXi) xi[j] = factor * ev;
+            if (WithAcc) acc[j] += static_cast<double>(factor * ev);
         }
     } else {
         for (index_t j0 = 0; j0 < body; j0 += L)
@@ -229,6 +235,7 @@ struct Carver {
 
 // What an op needs per concurrently running sequence.
 struct SlotNeeds {
+    bool staging = false;      // an N x N matrix to make strided step matrices contiguous
     bool alpha_store = false;  // normalised alpha and its shift for every position (LOG sweeps)
     bool backpointers = false; // MAX argmax for every position + the path
     bool accumulators = false; // float64 initial / transition gradient sums
@@ -236,7 +243,7 @@ struct SlotNeeds {
 
 template <class T>
 struct Slot {
-    T *mat = nullptr;      // N*N: a strided step matrix made contiguous
+    T *mat = nullptr;      // N*N: a strided step matrix made contiguous (only when needed)
     T *emission = nullptr; // N: a strided emission row made contiguous
     T *cur = nullptr, *nxt = nullptr, *sh = nullptr, *s = nullptr, *w = nullptr;
     T *alpha = nullptr;    // steps*N
@@ -249,7 +256,7 @@ struct Slot {
     template <class C>
     void carve(C &c, const Shape &s_, const SlotNeeds &needs) {
         const index_t n = s_.states, steps = s_.steps;
-        mat = c.template take<T>(n * n);
+        if (needs.staging) mat = c.template take<T>(n * n);
         emission = c.template take<T>(n);
         cur = c.template take<T>(n);
         nxt = c.template take<T>(n);
@@ -487,21 +494,25 @@ double log_sweep(const Sequence<T> &q, const Exec &ex, T g, const Sink<T> &sink)
         for (index_t j = 0; j < n; ++j) sl.w[j] = (e ? e[j] : T(0)) + beta[j];
         const T z_edge = edge_normaliser(z, sl.shifts[t]);
         const T *alpha_prev = sl.alpha + (t - 1) * n;
-        const bool want_xi = sink.edges.data || sink.accumulate_transition;
         const bool direct = sink.edges.data && sink.edges.s3 == 1;
         ex.range(n, [&](index_t i0, index_t i1) {
-            std::vector<T> row_xi(want_xi && !direct ? static_cast<std::size_t>(n) : 0);
+            // Edge weights go straight into a contiguous gradient row, or through a row buffer.
+            std::vector<T> row_xi(sink.edges.data && !direct ? static_cast<std::size_t>(n) : 0);
             for (index_t i = i0; i < i1; ++i) {
                 T *xi = nullptr;
-                if (want_xi) xi = direct ? &sink.edges(q.b, t, i, 0) : row_xi.data();
-                beta_next[i] = lse_row(mat + i * ld, sl.w, n, alpha_prev[i], z_edge, g, xi);
-                if (!xi) continue;
+                if (sink.edges.data) xi = direct ? &sink.edges(q.b, t, i, 0) : row_xi.data();
+                double *acc = sink.accumulate_transition ? sl.acc_transition + i * n : nullptr;
+                const T *r = mat + i * ld;
+                if (xi && acc)
+                    beta_next[i] = lse_row<T, true, true>(r, sl.w, n, alpha_prev[i], z_edge, g, xi, acc);
+                else if (xi)
+                    beta_next[i] = lse_row<T, true, false>(r, sl.w, n, alpha_prev[i], z_edge, g, xi, acc);
+                else if (acc)
+                    beta_next[i] = lse_row<T, false, true>(r, sl.w, n, alpha_prev[i], z_edge, g, xi, acc);
+                else
+                    beta_next[i] = lse_row<T, false, false>(r, sl.w, n, alpha_prev[i], z_edge, g, xi, acc);
                 if (sink.edges.data && !direct)
                     for (index_t j = 0; j < n; ++j) sink.edges(q.b, t, i, j) = xi[j];
-                if (sink.accumulate_transition) {
-                    double *acc = sl.acc_transition + i * n;
-                    for (index_t j = 0; j < n; ++j) acc[j] += static_cast<double>(xi[j]);
-                }
             }
         });
         normalise(beta_next, n);
@@ -561,8 +572,8 @@ constexpr index_t kStateParallelMinStates = 128;
 // Runs body(sequence, exec) for every b, `threads` sequences at a time, and after each group
 // calls fold(first, count, slots) on the calling thread (batch order).
 template <class T, class Body, class Fold>
-void for_each_sequence(sk_context &ctx, const Model<T> &m, const SlotNeeds &needs, Body body,
-                       Fold fold) {
+void for_each_sequence(sk_context &ctx, const Model<T> &m, SlotNeeds needs, Body body, Fold fold) {
+    needs.staging = m.form == Form::Factored ? m.transition.stride_j != 1 : m.potentials.s3 != 1;
     const index_t batch = m.shape.batch;
     const index_t threads = ctx.num_threads();
     const bool state_parallel = batch < threads && m.shape.states >= kStateParallelMinStates;
