@@ -338,14 +338,14 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
 
 // Forward chains only: blocks = B.
 template <class T, bool Max, bool Prefetch>
-__global__ void __launch_bounds__(Prefetch ? 256 : 512) forward_chain_kernel(ChainParams<T> p) {
+__global__ void __launch_bounds__(Prefetch ? 256 : 512, 1) forward_chain_kernel(ChainParams<T> p) {
     chain_body<T, Max, false, Prefetch>(p, blockIdx.x);
 }
 
 // Alpha and beta chains at once (LOG): blocks [0, B) forward, [B, 2B) backward, so the two
 // latency-bound recurrences overlap.
 template <class T, bool Prefetch>
-__global__ void __launch_bounds__(Prefetch ? 256 : 512) pair_chain_kernel(ChainParams<T> p) {
+__global__ void __launch_bounds__(Prefetch ? 256 : 512, 1) pair_chain_kernel(ChainParams<T> p) {
     const index_t batch = p.m.shape.batch;
     if (static_cast<index_t>(blockIdx.x) < batch)
         chain_body<T, false, false, Prefetch>(p, blockIdx.x);
