@@ -8,9 +8,10 @@
 //                 each, and exchanges its two top states with the next thread through a
 //                 double-buffered shared array: one __syncthreads per frame. The backward
 //                 (beta) recursion is the same kernel on the reversed problem (ctc.h), so alpha
-//                 and beta of a sequence run concurrently in two blocks. float32 states are
-//                 renormalised every kRenormInterval frames by the block maximum; the subtracted
-//                 amounts are summed in float64 (the loss does not drift with T).
+//                 and beta of a sequence run concurrently in two blocks. The states accumulate
+//                 in float64 for every dtype; for float32 they are renormalised every
+//                 kRenormInterval frames by the block maximum (so the stored float32 alpha/beta
+//                 stay small), the subtracted amounts summed in float64.
 //                 Modes: Loss (alpha only, nothing stored), Store (alpha_t(s) and beta_t(s) of
 //                 every frame written to workspace for the frame kernel), Viterbi (max instead
 //                 of logsumexp, a 1-byte backpointer per (frame, state) stored).
