@@ -27,10 +27,8 @@ struct Options {
 
 Options require_options(const sk_ctc_options *options) {
     if (!options) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
-    if (options->struct_size < static_cast<int64_t>(offsetof(sk_ctc_options, reserved) + sizeof(int32_t)))
-        fail(SK_ERROR_INVALID_ARGUMENT,
-             "argument 'options': struct_size %lld is smaller than this ABI's sk_ctc_options (%zu)",
-             static_cast<long long>(options->struct_size), sizeof(sk_ctc_options));
+    require_options_size(options->struct_size, offsetof(sk_ctc_options, reserved) + sizeof(int32_t),
+                         "sk_ctc_options", sizeof(sk_ctc_options));
     if (options->layout != SK_CTC_LAYOUT_TIME_MAJOR && options->layout != SK_CTC_LAYOUT_BATCH_MAJOR)
         fail(SK_ERROR_INVALID_ARGUMENT, "argument 'options.layout': unknown layout %d (expected "
              "SK_CTC_LAYOUT_TIME_MAJOR = 0 or SK_CTC_LAYOUT_BATCH_MAJOR = 1)", options->layout);

@@ -25,11 +25,8 @@ struct Options {
 
 Options require_hmm_options(const sk_hmm_options *o, Form form, Op op) {
     if (!o) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
-    const auto needed = static_cast<int64_t>(offsetof(sk_hmm_options, initial_convention) + sizeof(int32_t));
-    if (o->struct_size < needed)
-        fail(SK_ERROR_INVALID_ARGUMENT,
-             "argument 'options': struct_size %lld is smaller than this ABI's sk_hmm_options (%zu)",
-             static_cast<long long>(o->struct_size), sizeof(sk_hmm_options));
+    require_options_size(o->struct_size, offsetof(sk_hmm_options, initial_convention) + sizeof(int32_t),
+                         "sk_hmm_options", sizeof(sk_hmm_options));
     if (o->semiring != SK_SEMIRING_LOG && o->semiring != SK_SEMIRING_MAX)
         fail(SK_ERROR_INVALID_ARGUMENT, "argument 'options.semiring': the HMM ops take "
              "SK_SEMIRING_LOG or SK_SEMIRING_MAX, got %d", o->semiring);

@@ -11,10 +11,8 @@ namespace {
 
 Semiring require_options(const sk_matmul_options *options) {
     if (!options) fail(SK_ERROR_NULL_POINTER, "argument 'options' is NULL");
-    if (options->struct_size < static_cast<int64_t>(offsetof(sk_matmul_options, reserved) + sizeof(int32_t)))
-        fail(SK_ERROR_INVALID_ARGUMENT,
-             "argument 'options': struct_size %lld is smaller than this ABI's sk_matmul_options (%zu)",
-             static_cast<long long>(options->struct_size), sizeof(sk_matmul_options));
+    require_options_size(options->struct_size, offsetof(sk_matmul_options, reserved) + sizeof(int32_t),
+                         "sk_matmul_options", sizeof(sk_matmul_options));
     if (options->semiring < SK_SEMIRING_LOG || options->semiring > SK_SEMIRING_BOOLEAN)
         fail(SK_ERROR_INVALID_ARGUMENT, "argument 'options.semiring': unknown semiring %d",
              options->semiring);

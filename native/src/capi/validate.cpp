@@ -144,6 +144,14 @@ void require_disjoint(const sk_tensor &out, const char *out_name, const sk_tenso
              out_name, in_name);
 }
 
+void require_options_size(int64_t struct_size, std::size_t needed, const char *struct_name,
+                          std::size_t current_size) {
+    if (struct_size < static_cast<int64_t>(needed))
+        fail(SK_ERROR_INVALID_ARGUMENT,
+             "argument 'options': struct_size %lld is smaller than this ABI's %s (%zu)",
+             static_cast<long long>(struct_size), struct_name, current_size);
+}
+
 sk_context &require_context(sk_context *ctx) {
     if (!ctx) fail(SK_ERROR_NULL_POINTER, "argument 'ctx' is NULL");
     return *ctx;

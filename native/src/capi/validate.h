@@ -2,11 +2,11 @@
 // what was expected and what was given; all checks run before any output is written.
 #pragma once
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
-#include <utility>
 
 #include "core/common.h"
 #include "core/context.h"
@@ -34,6 +34,10 @@ void require_no_self_overlap(const sk_tensor &t, const char *name);
 void require_disjoint(const sk_tensor &out, const char *out_name, const sk_tensor &in,
                       const char *in_name);
 sk_context &require_context(sk_context *ctx);
+// An options struct's leading struct_size must cover the `needed` bytes this ABI reads
+// (struct_name and current_size only word the message).
+void require_options_size(int64_t struct_size, std::size_t needed, const char *struct_name,
+                          std::size_t current_size);
 // Same rank and extents as `like`.
 void require_same_shape(const sk_tensor &t, const char *name, const sk_tensor &like,
                         const char *like_name);
