@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Public anchors for the semiring matmul, measured in the same run as sk_bench (PyTorch only).
+"""Public anchors that come with PyTorch, measured in the same run as sk_bench.
 
   python3 torch_anchors.py [--json FILE] [--quick]
 
@@ -8,7 +8,12 @@ input sets so that they do not all sit in L2), the same way sk_bench times a loo
   - torch.einsum real FP32 (cuBLAS, TF32 off) for ij,jk->ik 2048^3 and bij,bjk->bik 16x256^3;
   - torch broadcast logsumexp (A[:, :, :, None] + B[:, None]).logsumexp(2) for 16x256^3;
   - the two ceilings of the device: a large device-to-device copy (bytes read + written) and a
-    large FP32 matrix product (8192^3).
+    large FP32 matrix product (8192^3);
+  - torch.nn.functional.ctc_loss (native kernel, cuDNN off), reduction sum, forward and
+    forward + backward, on sk_bench's CTC sizes (time-major log_softmax of N(0, 1) logits,
+    int64 padded targets uniform in [1, C), every input length T).
+The anchors that need their own sources (hmm-backprop, torch-struct, seqdist, ...) are run by
+../shared/anchors/anchor_bench.py, not here.
 Writes one JSON line per measurement and prints a table.
 """
 import argparse
@@ -66,7 +71,7 @@ def main():
         if bytes_moved:
             row["gbytes_per_s"] = bytes_moved / ms / 1e6
         rows.append(row)
-        print(f"{name:34s} {config:26s} {ms:10.4f} ms", flush=True)
+        print(f"{name:34s} {config:40s} {ms:10.4f} ms", flush=True)
 
     big, batch, small = (512, 4, 128) if args.quick else (2048, 16, 256)
 
@@ -92,13 +97,40 @@ def main():
     ms, calls = time_loop(lambda x, y: x @ y, [(a, b)], loops=5)
     record("ceiling: FP32 matmul (cuBLAS)", f"{size}^3", ms, 2 * size**3, calls=calls)
 
+    import torch.nn.functional as F
+    ctc_sizes = [(500, 128, 20, 80, 100), (1000, 64, 64, 150, 200), (2000, 32, 5, 300, 400),
+                 (800, 64, 1024, 50, 150), (1500, 32, 5000, 100, 200)]
+    if args.quick:
+        ctc_sizes = [(T // 4, B // 4, C, lo // 4, hi // 4) for T, B, C, lo, hi in ctc_sizes]
+    for T, B, C, lo, hi in ctc_sizes:
+        g = torch.Generator(device="cuda").manual_seed(0)
+        lp = torch.randn(T, B, C, device="cuda", generator=g).log_softmax(2).requires_grad_(True)
+        targets = torch.randint(1, C, (B, hi), device="cuda", generator=g)
+        il = torch.full((B,), T, dtype=torch.long, device="cuda")
+        tl = torch.randint(lo, hi + 1, (B,), device="cuda", generator=g)
+        config = f"T={T},B={B},C={C},L={lo}-{hi}"
+
+        def ctc_fwd(x, y, a, b):
+            return F.ctc_loss(x, y, a, b, reduction="sum")
+
+        def ctc_fwd_bwd(x, y, a, b):
+            x.grad = None
+            F.ctc_loss(x, y, a, b, reduction="sum").backward()
+
+        with torch.backends.cudnn.flags(enabled=False):
+            ms, calls = time_loop(lambda *t: ctc_fwd(*t).detach(), [(lp, targets, il, tl)])
+            record("torch.ctc_loss(native)", config + " fwd", ms, calls=calls)
+            ms, calls = time_loop(ctc_fwd_bwd, [(lp, targets, il, tl)])
+            record("torch.ctc_loss(native)", config + " fwd+bwd", ms, calls=calls)
+
     with open(args.json, "a") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     print(f"\ntorch anchors on {device} ({date}, torch {torch.__version__}), median ms per call")
     for row in rows:
-        extra = f"{row['gflops']:10.1f} GFLOP/s" if "gflops" in row else f"{row['gbytes_per_s']:10.1f} GB/s"
-        print(f"{row['anchor']:34s} {row['config']:26s} {row['ms']:10.4f} ms {extra}")
+        extra = (f"{row['gflops']:10.1f} GFLOP/s" if "gflops" in row
+                 else f"{row['gbytes_per_s']:10.1f} GB/s" if "gbytes_per_s" in row else "")
+        print(f"{row['anchor']:34s} {row['config']:40s} {row['ms']:10.4f} ms {extra}")
 
 
 if __name__ == "__main__":
