@@ -225,14 +225,12 @@ SK_API sk_status sk_semiring_matmul_backward(sk_context *ctx, const sk_matmul_op
  *   reduction NONE: loss has shape (B); SUM: sum_b loss_b; MEAN: mean_b(loss_b / max(L_b, 1))
  *   (NaN when B = 0, as torch). SUM and MEAN write a scalar: rank 0, or rank 1 of extent 1.
  *
- * Precision. The CPU backend runs every recursion in float64 (also for float32 inputs) and
- * rounds only the outputs. The CUDA backend runs float64 inputs in float64 and float32 inputs
- * in float32 with the state vector renormalised every 16 frames: the subtracted maxima are
- * summed in float64, so float32 rounding is relative to the renormalised state values, not to
- * |log Z|, and the loss does not drift with T (T = 10^5 is tested). Posteriors are normalised
- * frame by frame (they sum to 1 over the states of every frame that has an alignment). Results
- * are bitwise reproducible run to run on one machine / device and independent of the CPU
- * thread count; float32 CPU and CUDA results agree to a few 1e-5 relative.
+ * Precision. Both backends run every recursion in float64 (also for float32 inputs) and round
+ * only the outputs, so the loss does not drift with T (T = 10^5 is tested) and the posteriors of
+ * states far below the running maximum keep their precision. Posteriors are normalised frame by
+ * frame (they sum to 1 over the states of every frame that has an alignment). Results are
+ * bitwise reproducible run to run on one machine / device and independent of the CPU thread
+ * count; float32 CPU and CUDA results agree to the float32 rounding of the outputs.
  * Limits: the CUDA backend handles targets of up to 8191 labels (16383 extended states;
  * SK_ERROR_UNSUPPORTED beyond), the CPU backend up to 2^30 - 1. Per thread, the CPU backward
  * keeps the forward rows of its sequence when they fit in 32 MiB, else about 2 sqrt(T) rows
@@ -289,7 +287,7 @@ SK_API sk_status sk_ctc_loss(sk_context *ctx, const sk_ctc_options *options,
  * The forward recursion is recomputed (nothing is kept between calls); loss may be NULL, or
  * receives the forward's loss as sk_ctc_loss would (so one call serves a training step).
  * Work space (CUDA): the forward and backward variables of every frame of the sequences being
- * processed, 2 * input_length_b * (2 L_b + 1) elements of the input dtype per sequence; the
+ * processed, 2 * input_length_b * (2 L_b + 1) float64 values per sequence; the
  * batch is processed in groups of consecutive sequences whose variables fit in half the
  * context's workspace limit (1 GiB without a limit). sk_ctc_loss keeps none. */
 SK_API sk_status sk_ctc_loss_backward(sk_context *ctx, const sk_ctc_options *options,

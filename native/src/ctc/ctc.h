@@ -47,8 +47,6 @@ enum class Reduction : std::int32_t { None = 0, Sum = 1, Mean = 2 };
 // CUDA kernel geometry limits (see NOTES.md): at most 512 threads per chain block and 32 states
 // per thread, so at most 16384 extended states (target length 8191) per sequence on CUDA.
 constexpr index_t kCudaMaxStates = 16384;
-// The CUDA float32 recursions subtract the running maximum every this many frames.
-constexpr int kRenormInterval = 16;
 
 // ---- the host-side plan (built once per call by the C API layer, read by both backends) ----
 

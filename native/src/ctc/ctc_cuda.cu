@@ -9,9 +9,7 @@
 //                 double-buffered shared array: one __syncthreads per frame. The backward
 //                 (beta) recursion is the same kernel on the reversed problem (ctc.h), so alpha
 //                 and beta of a sequence run concurrently in two blocks. The states accumulate
-//                 in float64 for every dtype; for float32 they are renormalised every
-//                 kRenormInterval frames by the block maximum (so the stored float32 alpha/beta
-//                 stay small), the subtracted amounts summed in float64.
+//                 and are stored in float64 for every input dtype (see chain_kernel for why).
 //                 Modes: Loss (alpha only, nothing stored), Store (alpha_t(s) and beta_t(s) of
 //                 every frame written to workspace for the frame kernel), Viterbi (max instead
 //                 of logsumexp, a 1-byte backpointer per (frame, state) stored).
@@ -78,8 +76,8 @@ struct ChainParams {
     const SeqInfo *seqs;
     const std::int32_t *labels;
     index_t first_seq;
-    T *alpha;                       // Store: alpha_t(s)
-    T *beta;                        // Store: beta_t(s) (emission at t excluded)
+    double *alpha;                  // Store: alpha_t(s)
+    double *beta;                   // Store: beta_t(s) (emission at t excluded)
     std::uint8_t *backpointer;      // Viterbi: 0, 1 or 2 states back
     double *log_z;                  // (B): Loss, Store
     std::int32_t *final_state;      // (B): Viterbi, -1 without an alignment
@@ -104,21 +102,22 @@ __device__ __forceinline__ void prefetch_l2(const void *ptr) {
 
 template <class T, int K, ChainMode Mode>
 __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> p) {
-    // The recursion accumulates in float64 for every input dtype, like the CPU path: in float32
-    // the rounding of the log-domain values (~ulp of their magnitude per frame) random-walks to
-    // ~1e-4 relative error in the gradients of 2000-label / 10^5-frame problems (measured on an
-    // H100). float32 problems still renormalise, so that the stored float32 alpha / beta stay
-    // small and keep ~1e-6 relative precision.
+    // The recursion accumulates, and the Store mode stores, in float64 for every input dtype,
+    // like the CPU path. Why not float32: a posterior is exp(alpha_t(s) + beta_t(s) - M_t), and
+    // the states that carry the posterior mass of frame t can lie thousands of nats below the
+    // maximum of alpha_t (a state far ahead of the alignment) and of beta_t. Whatever the
+    // renormalisation, alpha and beta are each normalised on their own, so float32 keeps these
+    // values to ~ulp(4096) = 5e-4 nats: measured on an H100, 2e-4 absolute gradient errors at
+    // T = 10^5, L = 300 (and float32 accumulation adds a random walk of the same order). In
+    // float64 the same rounding is ~1e-12 and no renormalisation is needed.
     using Acc = double;
-    constexpr bool kRenorm = std::is_same<T, float>::value;
     __shared__ Acc edge[2][kMaxChainThreads][2];  // top two states of every thread, per frame parity
-    __shared__ Acc warp_max[kMaxChainThreads / 32];
     __shared__ Acc final_values[2];                // states S-2, S-1 after the last frame
 
     const index_t b = p.first_seq + blockIdx.x;
     const SeqInfo q = p.seqs[b];
     const bool reverse = blockIdx.y == 1;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+    const int tid = threadIdx.x;
     if (!q.feasible) {
         if (tid == 0 && !reverse) {
             if constexpr (Mode == ChainMode::Viterbi)
@@ -152,7 +151,6 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
     if (tid == 0) final_values[0] = final_values[1] = neg_inf<Acc>();
     edge[0][tid][0] = a[K >= 2 ? K - 2 : 0];
     edge[0][tid][1] = a[K - 1];
-    double offset = 0;  // sum of the renormalisation shifts
 
     const auto frame_of = [&](index_t tau) { return reverse ? frames - 1 - tau : tau; };
     const auto load = [&](index_t tau, Acc *dst) {
@@ -210,24 +208,6 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
                 a[k] = value;
             }
         }
-        if constexpr (kRenorm) {
-            if (tau % kRenormInterval == kRenormInterval - 1) {
-                Acc m = neg_inf<Acc>();
-#pragma unroll
-                for (int k = 0; k < K; ++k) m = fmax(m, a[k]);
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) m = fmax(m, __shfl_xor_sync(kFullMask, m, o));
-                if (lane == 0) warp_max[warp] = m;
-                __syncthreads();
-                Acc block_max = neg_inf<Acc>();
-                for (int w = 0; w < warps; ++w) block_max = fmax(block_max, warp_max[w]);
-                if (block_max > neg_inf<Acc>() && block_max < positive_infinity<Acc>()) {
-#pragma unroll
-                    for (int k = 0; k < K; ++k) a[k] -= block_max;
-                    offset += static_cast<double>(block_max);
-                }
-            }
-        }
         edge[cur ^ 1][tid][0] = a[K >= 2 ? K - 2 : 0];
         edge[cur ^ 1][tid][1] = a[K - 1];
         __syncthreads();
@@ -248,7 +228,7 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
         p.final_state[b] = best == neg_inf<Acc>() ? -1 : static_cast<std::int32_t>(s);
     } else {
         const Acc last = S == 1 ? final_values[1] : log_add_exp(final_values[1], final_values[0]);
-        p.log_z[b] = static_cast<double>(last) + offset;
+        p.log_z[b] = static_cast<double>(last);
     }
 }
 
@@ -265,8 +245,8 @@ struct FrameParams {
     const std::uint8_t *first;
     index_t first_seq;
     index_t tiles;  // frame tiles per sequence
-    const T *alpha;
-    const T *beta;
+    const double *alpha;
+    const double *beta;
     const double *log_z;
     bool posteriors;  // else gradient
     bool fused;
@@ -311,14 +291,17 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
     for (int f = warp; f < kFramesPerBlock; f += kFrameWarps) {
         const index_t t = tile * kFramesPerBlock + f;
         if (t >= p.frames_total) break;
-        const T *alpha = p.alpha + q.store_offset + t * S;
-        const T *beta = p.beta + q.store_offset + t * S;
-        T hi = neg_inf<T>();
+        const double *alpha = p.alpha + q.store_offset + t * S;
+        const double *beta = p.beta + q.store_offset + t * S;
+        // The weights exp(alpha + beta - hi) are <= 1: the difference is formed in float64 (where
+        // alpha and beta live), the exponential and the sums in the output dtype.
+        const auto weight = [&](index_t s, double hi) { return exp(static_cast<T>(alpha[s] + beta[s] - hi)); };
+        double hi = neg_inf<double>();
         if (has && t < q.frames) {
             for (index_t s = lane; s < S; s += 32) hi = nan_max(alpha[s] + beta[s], hi);
             hi = warp_nan_max(hi);
         }
-        if (hi == neg_inf<T>()) {  // padding frame, or no alignment: zeros
+        if (hi == neg_inf<double>()) {  // padding frame, or no alignment: zeros
             if (p.posteriors)
                 for (index_t s = lane; s < p.width; s += 32) p.post(b, t, s) = T(0);
             else
@@ -327,7 +310,7 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
         }
         T total = 0, blank_mass = 0;
         for (index_t s = lane; s < S; s += 32) {
-            const T v = exp(alpha[s] + beta[s] - hi);
+            const T v = weight(s, hi);
             total += v;
             if (!(s & 1)) blank_mass += v;
         }
@@ -335,7 +318,7 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
         blank_mass = warp_sum(blank_mass);
         if (p.posteriors) {
             for (index_t s = lane; s < p.width; s += 32)
-                p.post(b, t, s) = s < S ? exp(alpha[s] + beta[s] - hi) / total : T(0);
+                p.post(b, t, s) = s < S ? weight(s, hi) / total : T(0);
             continue;
         }
         const T shift = p.shift ? p.shift[b * p.frames_total + t] : T(0);
@@ -348,7 +331,7 @@ __global__ void __launch_bounds__(kFrameWarps * 32) frame_kernel(FrameParams<T> 
         for (index_t j = lane; j < q.length; j += 32) {
             if (!first[j]) continue;
             T mass = 0;
-            for (index_t k = j; k >= 0; k = next_same[k]) mass += exp(alpha[2 * k + 1] + beta[2 * k + 1] - hi);
+            for (index_t k = j; k >= 0; k = next_same[k]) mass += weight(2 * k + 1, hi);
             const std::int32_t c = labels[j];
             const T prob = p.fused ? exp(__ldg(&p.input(t, b, c)) - shift) : T(0);
             p.grad(t, b, c) = gradient_entry(p.fused, upstream, prob, mass / total);
@@ -610,7 +593,7 @@ void finalize_loss(sk_context &ctx, const Plan &plan, const Args<T> &args, const
 template <class T>
 void run_frames(sk_context &ctx, const Plan &plan, const Args<T> &args, bool posteriors) {
     std::vector<SeqInfo> infos;
-    const std::size_t budget = std::max<std::size_t>(1, store_budget_bytes(ctx) / (2 * sizeof(T)));
+    const std::size_t budget = std::max<std::size_t>(1, store_budget_bytes(ctx) / (2 * sizeof(double)));
     const std::vector<Group> groups = plan_groups(plan, infos, budget);
     std::size_t max_elements = 1;
     for (const Group &g : groups) max_elements = std::max(max_elements, g.elements);
@@ -618,12 +601,12 @@ void run_frames(sk_context &ctx, const Plan &plan, const Args<T> &args, bool pos
     Workspace::Lease shift = normalisers(ctx, plan, args, tables);
     auto log_z = ctx.workspace().acquire(sizeof(double) * static_cast<std::size_t>(std::max<index_t>(plan.batch, 1)),
                                          "ctc: log-likelihoods");
-    auto alpha = ctx.workspace().acquire(sizeof(T) * max_elements, "ctc: alpha of a group of sequences");
-    auto beta = ctx.workspace().acquire(sizeof(T) * max_elements, "ctc: beta of a group of sequences");
+    auto alpha = ctx.workspace().acquire(sizeof(double) * max_elements, "ctc: alpha of a group of sequences");
+    auto beta = ctx.workspace().acquire(sizeof(double) * max_elements, "ctc: beta of a group of sequences");
     const cudaStream_t stream = stream_of(ctx);
     ChainParams<T> cp = chain_params(plan, args, tables, shift.as<const T>());
-    cp.alpha = alpha.as<T>();
-    cp.beta = beta.as<T>();
+    cp.alpha = alpha.as<double>();
+    cp.beta = beta.as<double>();
     cp.log_z = log_z.as<double>();
     FrameParams<T> fp{};
     fp.input = args.input;
@@ -636,8 +619,8 @@ void run_frames(sk_context &ctx, const Plan &plan, const Args<T> &args, bool pos
     fp.next_same = tables.next_same;
     fp.first = tables.first;
     fp.tiles = (plan.frames + kFramesPerBlock - 1) / kFramesPerBlock;
-    fp.alpha = alpha.as<const T>();
-    fp.beta = beta.as<const T>();
+    fp.alpha = alpha.as<const double>();
+    fp.beta = beta.as<const double>();
     fp.log_z = log_z.as<const double>();
     fp.posteriors = posteriors;
     fp.fused = args.logits || args.fused_gradient;
