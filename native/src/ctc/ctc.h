@@ -133,6 +133,18 @@ struct StdMath {
     static SK_HD A log(A x) { return std::log(x); }
 };
 
+// A float64 recursion whose correction terms are evaluated in float32: in log_sum_exp3 the
+// maximum and the final addition stay float64, only exp of the (non-positive) differences and
+// the log of the sum in [1, 3] are float32, so each step's absolute error is ~1e-7 nats whatever
+// the magnitude of the states (a float32 recursion's error is ~ulp of the states, up to 5e-4
+// nats on long sequences). Simulated over T = 10^5, L = 250 against float64: posteriors within
+// 1e-6, log Z within 3e-10 relative. The CUDA chain uses it for float32 inputs (float32 exp/log
+// are single MUFU operations; float64 ones are ~30 FP64 instructions each).
+struct MixedMath {
+    static SK_HD double exp(double x) { return static_cast<double>(::expf(static_cast<float>(x))); }
+    static SK_HD double log(double x) { return static_cast<double>(::logf(static_cast<float>(x))); }
+};
+
 // log(e^a + e^b + e^c): -inf when all are -inf (never NaN), +inf when one is +inf, NaN when one
 // is NaN. Two exponentials of non-positive numbers and one logarithm of a number in [1, 3]: the
 // largest term contributes exp(0) = 1 exactly. Branch-free (selects only), so a loop over states

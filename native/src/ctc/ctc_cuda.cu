@@ -109,8 +109,10 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
     // renormalisation, alpha and beta are each normalised on their own, so float32 keeps these
     // values to ~ulp(4096) = 5e-4 nats: measured on an H100, 2e-4 absolute gradient errors at
     // T = 10^5, L = 300 (and float32 accumulation adds a random walk of the same order). In
-    // float64 the same rounding is ~1e-12 and no renormalisation is needed.
+    // float64 the same rounding is ~1e-12 and no renormalisation is needed. For float32 inputs
+    // the step's correction terms run in float32 (MixedMath, ctc.h): ~1e-7 nats per step.
     using Acc = double;
+    using StepMath = typename std::conditional<std::is_same<T, float>::value, MixedMath, StdMath>::type;
     __shared__ Acc edge[2][kMaxChainThreads][2];  // top two states of every thread, per frame parity
     __shared__ Acc final_values[2];                // states S-2, S-1 after the last frame
 
@@ -194,7 +196,7 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
                 const int which = viterbi_pick(stay, advance, from_skip, &combined);
                 if (active) p.backpointer[q.store_offset + t * S + r0 + k] = static_cast<std::uint8_t>(which);
             } else {
-                combined = log_sum_exp3(stay, advance, from_skip);
+                combined = log_sum_exp3<Acc, StepMath>(stay, advance, from_skip);
             }
             const Acc value = e[k] + combined;
             if (active) {
