@@ -63,7 +63,7 @@ final class DemoCommand {
             throw new IllegalArgumentException("option " + name + " needs an integer >= " + min + ", got " + value);
         }
 
-        private static Device parseDevice(String value) {
+        static Device parseDevice(String value) {
             String v = value.toLowerCase(Locale.ROOT);
             if (v.equals("cpu")) {
                 return Device.CPU;

@@ -8,8 +8,9 @@ import org.semiringkernels.SemiringKernelsException;
 import org.semiringkernels.loader.NativeLibraryLoadError;
 
 /**
- * {@code semiring-kernels <command>}: {@code info} (versions, native library, devices) and
- * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java).
+ * {@code semiring-kernels <command>}: {@code info} (versions, native library, devices),
+ * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java) and
+ * {@code eval} (any op on .npy inputs, outputs written as .npy).
  */
 public final class Main {
 
@@ -23,6 +24,9 @@ public final class Main {
                       Floyd-Warshall and the forward algorithm in Java
                       options: --nodes N (512)  --states S (64)  --length T (1024)
                                --seed X (1)  --device cpu|cuda:N (best available)
+              eval    run one op on .npy inputs and write its outputs as .npy files:
+                      eval OP --in NAME=FILE.npy ... [--set KEY=VALUE ...] --out DIR
+                           [--device cpu|cuda:N];  eval --list  describes every op
               help    this text
 
             system properties: -Dsemiringkernels.backend=auto|cpu|cuda,
@@ -47,6 +51,7 @@ public final class Main {
             return switch (args[0].toLowerCase(Locale.ROOT)) {
                 case "info" -> InfoCommand.run(rest, out);
                 case "demo" -> DemoCommand.run(DemoCommand.Options.parse(rest), out);
+                case "eval" -> EvalCommand.run(rest, out, err);
                 case "help", "-h", "--help" -> {
                     out.print(USAGE);
                     yield 0;
