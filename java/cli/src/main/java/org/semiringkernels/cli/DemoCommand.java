@@ -51,7 +51,7 @@ final class DemoCommand {
             return new Options(nodes, states, length, seed, device);
         }
 
-        private static int positive(String name, String value, int min) {
+        static int positive(String name, String value, int min) {
             try {
                 int v = Integer.parseInt(value);
                 if (v >= min) {

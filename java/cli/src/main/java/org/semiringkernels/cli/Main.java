@@ -9,8 +9,9 @@ import org.semiringkernels.loader.NativeLibraryLoadError;
 
 /**
  * {@code semiring-kernels <command>}: {@code info} (versions, native library, devices),
- * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java) and
- * {@code eval} (any op on .npy inputs, outputs written as .npy).
+ * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java),
+ * {@code eval} (any op on .npy inputs, outputs written as .npy) and {@code bench} (timings beside
+ * the public anchors).
  */
 public final class Main {
 
@@ -27,6 +28,10 @@ public final class Main {
               eval    run one op on .npy inputs and write its outputs as .npy files:
                       eval OP --in NAME=FILE.npy ... [--set KEY=VALUE ...] --out DIR
                            [--device cpu|cuda:N];  eval --list  describes every op
+              bench   time every family's configurations through the Java API on one device;
+                      table with the public anchors' numbers, bench.jsonl and bench.svg
+                      options: --family F (repeatable)  --device cpu|cuda:N  --quick
+                               --repeats N (5)  --out DIR (bench-results)
               help    this text
 
             system properties: -Dsemiringkernels.backend=auto|cpu|cuda,
@@ -52,6 +57,7 @@ public final class Main {
                 case "info" -> InfoCommand.run(rest, out);
                 case "demo" -> DemoCommand.run(DemoCommand.Options.parse(rest), out);
                 case "eval" -> EvalCommand.run(rest, out, err);
+                case "bench" -> BenchCommand.run(BenchCommand.parse(rest), out, err);
                 case "help", "-h", "--help" -> {
                     out.print(USAGE);
                     yield 0;
@@ -67,6 +73,9 @@ public final class Main {
             err.print(USAGE);
             return 2;
         } catch (NativeLibraryLoadError | SemiringKernelsException | IllegalStateException e) {
+            err.println("error: " + e.getMessage());
+            return 1;
+        } catch (java.io.IOException e) {
             err.println("error: " + e.getMessage());
             return 1;
         }

@@ -1,0 +1,21 @@
+package org.semiringkernels.cli.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** Every family's bench configurations (each family contributes its FamilyBench.all(quick)). */
+public final class BenchCases {
+
+    private BenchCases() {
+    }
+
+    public static List<String> families() {
+        return List.of("matmul");
+    }
+
+    public static List<BenchCase> all(boolean quick) {
+        List<BenchCase> out = new ArrayList<>();
+        out.addAll(MatmulBench.all(quick));
+        return out;
+    }
+}
