@@ -267,6 +267,15 @@ class HmmTest {
         }
     }
 
+    @Test
+    void initialConventionCodesMatchTheHeader() {
+        assertEquals(org.semiringkernels.bindings.semiring_kernels_h.SK_HMM_INITIAL_SEPARATE(),
+                Hmm.InitialConvention.SEPARATE.code());
+        assertEquals(org.semiringkernels.bindings.semiring_kernels_h.SK_HMM_INITIAL_ROW0(),
+                Hmm.InitialConvention.ROW0.code());
+        assertEquals(2, Hmm.InitialConvention.values().length);
+    }
+
     /** T = 1 and N = 1: the log-partition is the sum of the scores, the marginals 1, the path 0. */
     @Test
     void lengthOneAndSingleState() {
