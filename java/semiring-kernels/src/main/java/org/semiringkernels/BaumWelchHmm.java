@@ -68,7 +68,7 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
             }
         }
 
-        /** 100 iterations, tolerance 1e-2 (hmmlearn's defaults), seed 0, FLOAT64. */
+        /** 100 iterations, tolerance 1e-2 (hmmlearn's default tolerance), seed 0, FLOAT64. */
         public static Settings defaults() {
             return new Settings(100, 1e-2, 0L, DType.FLOAT64);
         }

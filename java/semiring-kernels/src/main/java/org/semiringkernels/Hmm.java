@@ -320,6 +320,7 @@ public final class Hmm {
     /** Allocates the edge form's gradients on the context's device and fills them. */
     public static EdgeGradients backward(Context context, Semiring semiring, Edge model, Tensor lengths,
                                          Tensor gradLogPartition) {
+        Tensor.requireNonNull(model, "model");
         Context ctx = checkedContext(context);
         Tensor gp = Tensor.allocate(ctx, model.potentials().dtype(), model.potentials().shape());
         Tensor gi = null;
@@ -366,6 +367,7 @@ public final class Hmm {
     /** Allocates the factored gradients on the context's device and fills them. */
     public static FactoredGradients backward(Context context, Semiring semiring, Factored model, Tensor lengths,
                                              Tensor gradLogPartition) {
+        Tensor.requireNonNull(model, "model");
         Context ctx = checkedContext(context);
         DType dtype = model.emission().dtype();
         Tensor gi = Tensor.allocate(ctx, dtype, model.initial().shape());

@@ -248,6 +248,10 @@ class HmmValidationTest {
                 () -> Hmm.forward(null, Semiring.LOG, edge(), lengths(3, 2), z), "argument 'context'");
         assertRejected(NullPointerException.class,
                 () -> Hmm.forward(ctx, Semiring.LOG, null, lengths(3, 2), z), "argument 'model'");
+        assertRejected(NullPointerException.class,
+                () -> Hmm.backward(ctx, Semiring.LOG, (Hmm.Edge) null, lengths(3, 2), f64(2)), "argument 'model'");
+        assertRejected(NullPointerException.class,
+                () -> Hmm.backward(ctx, Semiring.LOG, (Hmm.Factored) null, lengths(3, 2), f64(2)), "argument 'model'");
         assertUntouched(z, SENTINEL);
     }
 
