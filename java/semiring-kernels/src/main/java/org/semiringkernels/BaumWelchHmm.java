@@ -222,7 +222,7 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
         requireParameters();
         Padded p = pad(sequences);
         try (Operands o = new Operands(context, p); Tensor ll = Hmm.forward(context, Semiring.LOG, o.model, o.lengths)) {
-            return ll.toDoubleArrayConverted();
+            return read(ll);
         }
     }
 
@@ -250,7 +250,7 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
         Padded p = pad(sequences);
         try (Operands o = new Operands(context, p);
              Hmm.Marginals m = Hmm.marginals(context, Semiring.LOG, o.model, o.lengths)) {
-            return unpad(m.marginals().toDoubleArrayConverted(), p);
+            return unpad(read(m.marginals()), p);
         }
     }
 
@@ -307,13 +307,13 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
              Tensor ll = Hmm.forward(context, Semiring.LOG, o.model, o.lengths);
              Tensor ones = o.upload(filled(p.batch, 1.0), p.batch);
              Hmm.FactoredGradients g = Hmm.backward(context, Semiring.LOG, o.model, o.lengths, ones)) {
-            double[] flatTransition = g.gradTransition().toDoubleArrayConverted();
+            double[] flatTransition = read(g.gradTransition());
             double[][] xi = new double[states][];
             for (int i = 0; i < states; i++) {
                 xi[i] = Arrays.copyOfRange(flatTransition, i * states, (i + 1) * states);
             }
-            return new Expectations(ll.toDoubleArrayConverted(), g.gradInitial().toDoubleArrayConverted(), xi,
-                    unpad(g.gradEmission().toDoubleArrayConverted(), p));
+            return new Expectations(read(ll), read(g.gradInitial()), xi,
+                    unpad(read(g.gradEmission()), p));
         }
     }
 
@@ -525,6 +525,19 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
         double[][] out = new double[m.length][];
         for (int i = 0; i < m.length; i++) {
             out[i] = m[i].clone();
+        }
+        return out;
+    }
+
+    /** The elements of a contiguous FLOAT32/FLOAT64 result (host or device) as doubles, copied in bulk. */
+    private static double[] read(Tensor t) {
+        if (t.dtype() == DType.FLOAT64) {
+            return t.toDoubleArray();
+        }
+        float[] f = t.toFloatArray();
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            out[i] = f[i];
         }
         return out;
     }
