@@ -14,7 +14,7 @@ import java.util.Random;
  * {@link CategoricalHmm} (discrete symbols) or {@link GaussianHmm} (diagonal Gaussians).
  *
  * <p><b>Parameters</b> (probabilities, not logs): start {@code pi} (N), transition {@code A}
- * (N, N), rows = from state, and the emission parameters. {@link #setParameters}-style setters of
+ * (N, N), rows = from state, and the emission parameters. The {@code setParameters} methods of
  * the subclasses give a user initialisation; otherwise the first {@code fit} draws a seeded random
  * one ({@link Settings#seed()}): pi uniform, rows of A uniform plus a seeded perturbation, and the
  * subclass's emission initialisation. {@link #resetParameters()} forgets the parameters so that
