@@ -632,6 +632,48 @@ class CtcTest {
         }
     }
 
+    /** The example of java/README.md, as written there, with assertions on what it prints. */
+    @Test
+    void readmeExampleRuns() {
+        int T = 50, B = 2, C = 5;
+        float[] lp = new float[T * B * C];
+        Random rng = new Random(1);
+        for (int row = 0; row < T * B; row++) {
+            double[] z = new double[C];
+            double sum = 0;
+            for (int c = 0; c < C; c++) {
+                z[c] = rng.nextGaussian();
+                sum += Math.exp(z[c]);
+            }
+            for (int c = 0; c < C; c++) {
+                lp[row * C + c] = (float) (z[c] - Math.log(sum));
+            }
+        }
+        try (Context ctx = Context.best();
+             Tensor hostLp = Tensor.fromArray(lp, T, B, C);
+             Tensor logProbs = hostLp.to(ctx);
+             Tensor targets = Tensor.fromArray(new int[] {1, 2, 2, 3, 4, 0}, B, 3);
+             Tensor inputLengths = Tensor.fromArray(new int[] {50, 42});
+             Tensor targetLengths = Tensor.fromArray(new int[] {3, 2})) {
+            Ctc.Options opts = Ctc.Options.defaults();
+            try (Ctc.LossAndGradient lg = Ctc.lossAndGradient(ctx, opts, Ctc.Gradient.LOG_PROBS,
+                    logProbs, targets, inputLengths, targetLengths)) {
+                float loss = lg.loss().toFloatArray()[0];
+                float[] dLossDLogProbs = lg.gradient().toFloatArray();
+                assertTrue(loss > 0 && Float.isFinite(loss), "loss " + loss);
+                assertEquals(T * B * C, dLossDLogProbs.length);
+                assertEquals(0f, dLossDLogProbs[(45 * B + 1) * C + 3], "frame 45 is past sequence 1's length");
+            }
+            try (Ctc.Alignment al = Ctc.forcedAlign(ctx, opts, logProbs, targets, inputLengths, targetLengths)) {
+                List<Ctc.TokenSpan> tokens = al.tokenSpans().get(0);
+                assertEquals(List.of(1, 2, 2), tokens.stream().map(Ctc.TokenSpan::label).toList());
+                assertTrue(tokens.get(0).end() <= tokens.get(1).start() && tokens.get(1).end() < tokens.get(2).start(),
+                        "spans in order, a blank between the two 2s: " + tokens);
+                assertEquals(List.of(3, 4), al.tokenSpans().get(1).stream().map(Ctc.TokenSpan::label).toList());
+            }
+        }
+    }
+
     // ---- merge_tokens -------------------------------------------------------------------------
 
     @Test
