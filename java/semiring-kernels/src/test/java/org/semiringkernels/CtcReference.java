@@ -103,6 +103,49 @@ final class CtcReference {
                 seq.target().length));
     }
 
+    /**
+     * log Z by the textbook alpha recursion over the extended states (for sizes too large to
+     * enumerate): alpha_t(s) = lp_t(l_s) + LSE(alpha_{t-1}(s), alpha_{t-1}(s-1), [l_s != blank and
+     * l_s != l_{s-2}] alpha_{t-1}(s-2)), started in states 0 and 1, ended in the last two.
+     */
+    static double forwardLogZ(Sequence seq) {
+        int length = seq.target().length, states = 2 * length + 1, frames = seq.frames();
+        int[] label = new int[states];
+        for (int s = 0; s < states; s++) {
+            label[s] = s % 2 == 0 ? seq.blank() : seq.target()[(s - 1) / 2];
+        }
+        if (frames == 0) {
+            return length == 0 ? 0 : Double.NEGATIVE_INFINITY;
+        }
+        double[] alpha = new double[states];
+        Arrays.fill(alpha, Double.NEGATIVE_INFINITY);
+        alpha[0] = seq.logProbs()[0][label[0]];
+        if (states > 1) {
+            alpha[1] = seq.logProbs()[0][label[1]];
+        }
+        double[] next = new double[states];
+        for (int t = 1; t < frames; t++) {
+            for (int s = 0; s < states; s++) {
+                double a = alpha[s];
+                double b = s >= 1 ? alpha[s - 1] : Double.NEGATIVE_INFINITY;
+                double c = s >= 2 && s % 2 == 1 && label[s] != label[s - 2] ? alpha[s - 2] : Double.NEGATIVE_INFINITY;
+                next[s] = seq.logProbs()[t][label[s]] + logSumExp(a, b, c);
+            }
+            double[] swap = alpha;
+            alpha = next;
+            next = swap;
+        }
+        return states == 1 ? alpha[0] : logSumExp(alpha[states - 1], alpha[states - 2], Double.NEGATIVE_INFINITY);
+    }
+
+    static double logSumExp(double a, double b, double c) {
+        double m = Math.max(a, Math.max(b, c));
+        if (m == Double.NEGATIVE_INFINITY) {
+            return m;
+        }
+        return m + Math.log(Math.exp(a - m) + Math.exp(b - m) + Math.exp(c - m));
+    }
+
     /** Merge runs of equal classes, then drop blanks. */
     static int[] collapse(int[] pi, int blank) {
         List<Integer> out = new ArrayList<>();

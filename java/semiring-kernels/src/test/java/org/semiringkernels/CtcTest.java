@@ -511,6 +511,105 @@ class CtcTest {
         }
     }
 
+    /** C = 2 (the blank and one label) against the brute force, with a repeated label. */
+    @Test
+    void twoClasses() {
+        Batch batch = CtcFixtures.randomValues(new Random(19), 6, 2, 1, new int[][] {{0, 0}, {0}, {0, 0, 0}},
+                new int[] {6, 5, 4}, true);
+        Options o = Options.builder().blank(1).reduction(Reduction.NONE).build();
+        try (CtcFixtures fx = new CtcFixtures()) {
+            Tensor lp = fx.input(batch, DType.FLOAT64, InputForm.TIME_MAJOR);
+            try (Ctc.LossAndGradient lg = Ctc.lossAndGradient(context, o, Gradient.LOG_PROBS, lp,
+                    fx.targets(batch, false, DType.INT32), fx.indices(batch.inputLengths(), DType.INT32),
+                    fx.indices(batch.targetLengths(), DType.INT32))) {
+                for (int b = 0; b < 3; b++) {
+                    CtcReference.Result r = CtcReference.solve(batch.sequence(b), 2);
+                    assertClose(r.feasible() ? -r.logZ() : Double.POSITIVE_INFINITY, lg.loss().getDouble(b), 1e-12,
+                            "C = 2, sequence " + b);
+                    for (int t = 0; t < batch.inputLengths()[b]; t++) {
+                        for (int c = 0; c < 2; c++) {
+                            assertClose(r.feasible() ? -r.classPosterior()[t][c] : 0, lg.gradient().getDouble(t, b, c),
+                                    1e-12, "C = 2 gradient");
+                        }
+                    }
+                }
+                assertEquals(Double.POSITIVE_INFINITY, lg.loss().getDouble(2), "[a, a, a] needs 5 frames, has 4");
+            }
+        }
+    }
+
+    /** T = 0 (no frames at all) and B = 0 (no sequences: MEAN is NaN, as torch). */
+    @Test
+    void emptyExtents() {
+        try (CtcFixtures fx = new CtcFixtures()) {
+            Tensor noFrames = fx.keep(Tensor.allocateHost(DType.FLOAT32, 0, 2, 3));
+            Options none = Options.builder().reduction(Reduction.NONE).build();
+            try (Tensor loss = Ctc.loss(context, none, noFrames, fx.indices(new int[] {1}, DType.INT32),
+                    fx.indices(new int[] {0, 0}, DType.INT32), fx.indices(new int[] {0, 1}, DType.INT32))) {
+                assertTrue(loss.getDouble(0) == 0, "T = 0, empty target: " + loss.getDouble(0));
+                assertEquals(Double.POSITIVE_INFINITY, loss.getDouble(1), "T = 0, one label");
+            }
+            Tensor noSequences = fx.keep(Tensor.allocateHost(DType.FLOAT64, 4, 0, 3));
+            Tensor noTargets = fx.keep(Tensor.allocateHost(DType.INT64, 0, 2));
+            Tensor noLengths = fx.keep(Tensor.allocateHost(DType.INT64, 0));
+            try (Tensor mean = Ctc.loss(context, Options.defaults(), noSequences, noTargets, noLengths, noLengths);
+                 Ctc.LossAndGradient sum = Ctc.lossAndGradient(context, Options.builder().reduction(Reduction.SUM)
+                         .build(), Gradient.LOG_PROBS, noSequences, noTargets, noLengths, noLengths);
+                 Tensor post = Ctc.posteriors(context, none, noSequences, noTargets, noLengths, noLengths)) {
+                assertTrue(Double.isNaN(mean.getDouble()), "MEAN over B = 0 is NaN, got " + mean.getDouble());
+                assertTrue(sum.loss().getDouble() == 0, "SUM over B = 0 is 0, got " + sum.loss().getDouble());
+                assertArrayEquals(new long[] {4, 0, 3}, sum.gradient().shape());
+                assertArrayEquals(new long[] {0, 4, 1}, post.shape());
+            }
+        }
+    }
+
+    /** The recursion reference used for long targets agrees with the enumeration where both run. */
+    @Test
+    void recursionReferenceAgreesWithTheBruteForce() {
+        for (int blank : new int[] {0, 2, 3}) {
+            Batch batch = CtcFixtures.mixed(83 + blank, blank);
+            for (int b = 0; b < batch.batch(); b++) {
+                CtcReference.Sequence seq = batch.sequence(b);
+                assertClose(CtcReference.solve(seq, batch.classes()).logZ(), CtcReference.forwardLogZ(seq), 1e-12,
+                        "blank " + blank + " sequence " + b);
+            }
+        }
+    }
+
+    /** Targets longer than 511 labels (seqdist's limit) through the allocating overloads, against a plain recursion. */
+    @Test
+    void longTargets() {
+        Random rng = new Random(23);
+        int frames = 1400, classes = 30, length = 600;
+        Batch batch = CtcFixtures.randomValues(rng, frames, classes, 0, new int[][] {
+                CtcFixtures.randomTarget(rng, classes, 0, length), CtcFixtures.randomTarget(rng, classes, 0, 20)},
+                new int[] {frames, 900}, true);
+        try (CtcFixtures fx = new CtcFixtures()) {
+            Options o = Options.builder().reduction(Reduction.NONE).layout(Layout.BATCH_MAJOR).build();
+            Tensor lp = fx.input(batch, DType.FLOAT32, InputForm.BATCH_MAJOR);
+            Tensor targets = fx.targets(batch, true, DType.INT32);
+            Tensor inLen = fx.indices(batch.inputLengths(), DType.INT32);
+            Tensor tgtLen = fx.indices(batch.targetLengths(), DType.INT32);
+            Batch stored = batch.rounded(DType.FLOAT32);
+            try (Tensor loss = Ctc.loss(context, o, lp, targets, inLen, tgtLen);
+                 Tensor post = Ctc.posteriors(context, o, lp, targets, inLen, tgtLen);
+                 Ctc.Alignment al = Ctc.forcedAlign(context, o, lp, targets, inLen, tgtLen)) {
+                assertArrayEquals(new long[] {2, frames, 2 * length + 1}, post.shape());
+                for (int b = 0; b < 2; b++) {
+                    double expected = -CtcReference.forwardLogZ(stored.sequence(b));
+                    assertClose(expected, loss.getDouble(b), 1e-6, "long target, sequence " + b);
+                    double frameSum = 0;
+                    for (int s = 0; s < post.shape(2); s++) {
+                        frameSum += post.getDouble(b, 700, s);
+                    }
+                    assertClose(1, frameSum, 1e-5, "posteriors of a frame sum to 1");
+                    assertEquals(batch.targets()[b].length, al.tokenSpans().get(b).size(), "one span per label");
+                }
+            }
+        }
+    }
+
     /** Frames past the input length hold NaN and are never read; their outputs are 0 / -1. */
     @Test
     void paddingFramesAreNeverRead() {
