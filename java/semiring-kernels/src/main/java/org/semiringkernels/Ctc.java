@@ -277,6 +277,10 @@ public final class Ctc {
      */
     public record Alignment(Tensor path, Tensor spans, Tensor frameScores, Tensor score) implements AutoCloseable {
 
+        public Alignment {
+            Tensor.requireNonNull(path, "path");
+        }
+
         /**
          * The aligned tokens of every sequence (read to the host), as
          * torchaudio.functional.merge_tokens gives them for each row of the path; see
