@@ -74,10 +74,11 @@ import org.semiringkernels.bindings.sk_ctc_options;
  * Gradients are overwritten everywhere (not accumulated) and are 0 at frames
  * t &gt;= inputLengths[b] and for sequences without an alignment.
  *
- * <p><b>Precision.</b> The CPU backend runs every recursion in float64, also for FLOAT32 inputs,
- * and rounds only the outputs. The CUDA backend runs FLOAT64 in float64 and FLOAT32 in float32
- * with the state vector renormalised every 16 frames (offsets summed in float64). Results are
- * bitwise reproducible run to run and independent of the CPU thread count.
+ * <p><b>Precision.</b> Both backends run every recursion in float64, also for FLOAT32 inputs,
+ * and round only the outputs, so the loss does not drift with T. Posteriors are normalised frame
+ * by frame. Results are bitwise reproducible run to run on one machine or device and independent
+ * of the CPU thread count; FLOAT32 CPU and CUDA results agree to the float32 rounding of the
+ * outputs.
  *
  * <p><b>Errors.</b> Ranks, shapes, dtypes, devices, the blank index and open state are checked
  * here before the native call, with messages naming the argument (the Java parameter name) and

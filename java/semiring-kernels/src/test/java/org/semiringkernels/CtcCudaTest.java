@@ -70,7 +70,7 @@ class CtcCudaTest {
     void everyEntryPointAgreesWithTheCpu(DType dtype, InputForm form, boolean padded, boolean indicesOnDevice) {
         int blank = padded ? 0 : 11;
         Batch batch = batch(blank);
-        double tol = dtype == DType.FLOAT64 ? 1e-9 : 1e-4;
+        double tol = dtype == DType.FLOAT64 ? 1e-9 : 2e-5; // both backends recurse in float64
         Options o = Options.builder().blank(blank).reduction(Reduction.NONE).layout(form.layout).build();
         try (Context cpu = Context.cpu(); Context cuda = Context.create(Device.cuda(0));
              CtcFixtures fx = new CtcFixtures()) {
@@ -102,7 +102,7 @@ class CtcCudaTest {
             try (Ctc.Alignment host = Ctc.forcedAlign(cpu, o, lp, targets, inLen, tgtLen);
                  Ctc.Alignment device = Ctc.forcedAlign(cuda, o, dlp, dTargets, dInLen, dTgtLen)) {
                 assertClose(host.score(), device.score(), tol, "path score");
-                if (dtype == DType.FLOAT64) { // float32 on the device may break a near-tie differently
+                if (dtype == DType.FLOAT64) { // float32 outputs: a near-tie could round differently
                     assertArrayEquals(host.path().toIntArray(), device.path().toIntArray(), "path");
                     assertArrayEquals(host.spans().toIntArray(), device.spans().toIntArray(), "spans");
                     assertEquals(host.tokenSpans().size(), device.tokenSpans().size());
