@@ -427,6 +427,56 @@ TEST(k1_is_the_linear_chain_crf) {
     for (int64_t b = 0; b < 3; ++b) CHECK(close(z[static_cast<size_t>(b)], hz.at({b}), 1e-12, 1e-12));
 }
 
+// The factorised O(T (K C + C^2)) recursion of a static transition equals the O(T K C^2)
+// recursion of a (K, C, C) transition whose K slices are all that matrix (K >= 64, K > T and a
+// long sequence), for the log-partition, the Viterbi score and every gradient (the (K, C, C)
+// transition gradient summed over k is the static one).
+TEST(factorised_recursion_equals_duration_dependent_form) {
+    Context ctx;
+    for (int64_t K : {64, 90, 300}) {
+        SemiCrfConfig c;
+        c.batch = 2;
+        c.steps = 90;
+        c.labels = 3;
+        c.durations = K;
+        c.compat = K == 90;
+        c.lengths = {90, 71};
+        SemiCrfProblem<double> p(c, 60 + K);
+        SemiCrfConfig cd = c;
+        cd.duration_transitions = true;
+        SemiCrfProblem<double> q(cd, 60 + K);
+        q.x = p.x;
+        q.duration_bias = p.duration_bias;
+        q.start = p.start;
+        q.proj_start = p.proj_start;
+        q.proj_end = p.proj_end;
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t i = 0; i < 3; ++i)
+                for (int64_t j = 0; j < 3; ++j) q.transition.at({k, i, j}) = p.transition.at({i, j});
+        for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
+            p.cfg.semiring = q.cfg.semiring = semiring;
+            const auto zp = p.forward_values(ctx), zq = q.forward_values(ctx);
+            for (int b = 0; b < 2; ++b) CHECK_MSG(close(zq[b], zp[b], 1e-12, 1e-12), "K=" << K << " semiring " << semiring);
+            auto up = random_upstream(2, 8);
+            SemiCrfGrads<double> gp(p), gq(q);
+            CHECK_OK(semicrf_backward(ctx.ctx, p, up, gp));
+            CHECK_OK(semicrf_backward(ctx.ctx, q, up, gq));
+            for (size_t i = 0; i < gp.x.storage.size(); ++i) CHECK(close(gq.x.storage[i], gp.x.storage[i], 1e-9, 1e-9));
+            for (size_t i = 0; i < gp.duration_bias.storage.size(); ++i)
+                CHECK(close(gq.duration_bias.storage[i], gp.duration_bias.storage[i], 1e-9, 1e-9));
+            for (size_t i = 0; i < gp.proj_end.storage.size(); ++i)
+                CHECK(close(gq.proj_end.storage[i], gp.proj_end.storage[i], 1e-9, 1e-9));
+            for (int64_t i = 0; i < 3; ++i)
+                for (int64_t j = 0; j < 3; ++j) {
+                    Ld sum = 0;
+                    for (int64_t k = 0; k < K; ++k) sum += gq.transition.at({k, i, j});
+                    CHECK_MSG(close(sum, gp.transition.at({i, j}), 1e-9, 1e-9), "transition " << i << "," << j);
+                }
+            for (int64_t k = 90; k < K; ++k) CHECK(gq.duration_bias.at({k, 0}) == 0.0 && gq.transition.at({k, 0, 0}) == 0.0);
+        }
+    }
+}
+
 TEST(padding_garbage_does_not_leak_and_lengths_may_be_int32) {
     Context ctx;
     SemiCrfConfig c;

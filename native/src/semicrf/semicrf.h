@@ -265,9 +265,14 @@ struct Lanes {
     int count = 1;
 };
 
+// __syncthreads on the device; nothing on the host, where one thread is all the lanes. A host
+// test may define SK_SEMICRF_HOST_LANE_SYNC() before including this header to run the lanes as
+// host threads behind a barrier (native/tests/semicrf_lane_emulation.cpp).
 SK_HD void lanes_sync() {
 #if defined(__CUDA_ARCH__)
     __syncthreads();
+#elif defined(SK_SEMICRF_HOST_LANE_SYNC)
+    SK_SEMICRF_HOST_LANE_SYNC();
 #endif
 }
 
