@@ -459,6 +459,196 @@ SK_API sk_status sk_hmm_factored_viterbi(sk_context *ctx, const sk_hmm_options *
                                          const sk_tensor *emission, const sk_tensor *lengths,
                                          sk_tensor *best_score, sk_tensor *best_path);
 /* ==== end of the HMM family ================================================================ */
+/* ==== Semi-CRF family: streaming semi-Markov CRF =========================================== */
+/* B sequences of at most T positions, C labels, segments of duration 1..K. lengths[b] in [1, T]
+ * is the number L_b of positions of sequence b; nothing at or past a sequence's length is read
+ * (scores rows t >= L_b, cumulative rows t > L_b, proj_start / proj_end rows t >= L_b may hold
+ * anything, NaN included).
+ *
+ * A segmentation of sequence b is a list of segments [s, e) with label c, 1 <= e - s <= K, that
+ * tile [0, L_b) in order. Its score is the sum over its segments of
+ *     cum[e, c] - cum[s, c]                       (content)
+ *   + duration_bias[e - s - 1, c]                 (duration k = e - s uses row k - 1)
+ *   + proj_start[s, c] + proj_end[e - 1, c]       (optional boundary scores, 0 when NULL)
+ *   + transition[c_prev, c]  (transition[e - s - 1, c_prev, c] when transition is (K, C, C):
+ *                             indexed by the duration of the segment being entered)
+ * where the first segment of the sequence takes start[c] (0 when start is NULL) instead of a
+ * transition. With options.flash_semicrf_compat = 1 the first segment takes, as flash-semicrf
+ * does, a transition from a free previous label whose forward value is 0 for every label:
+ * (+)_{c'} transition[c', c] (transition[e - s - 1, c', c] for a (K, C, C) transition), plus
+ * start[c] when start is given. Nothing else changes (flash-semicrf's partition has no start).
+ *
+ * Inputs (float tensors all of one dtype, float32 or float64, on the context's device, any
+ * non-negative strides):
+ *   scores: options.input = SK_SEMICRF_INPUT_SCORES: per-position scores x (B, T, C); the
+ *     library builds cum[0, c] = 0, cum[t, c] = sum_{u<t} x[u, c] in float64 itself.
+ *     options.input = SK_SEMICRF_INPUT_CUMULATIVE: ready cumulative scores cum (B, T+1, C) (for
+ *     example flash-semicrf's cum_scores); only differences cum[e] - cum[s] enter, each formed
+ *     in float64 from the stored values (a float32 cum of magnitude 1e6 keeps its own rounding
+ *     of about 0.06, the library adds none).
+ *   transition: (C, C) (rows = from, columns = to) or (K, C, C), required.
+ *   duration_bias: (K, C), required; K = its first extent (K may exceed T: durations longer
+ *     than a sequence simply never occur).
+ *   start: (C), optional (NULL = 0).  proj_start, proj_end: (B, T, C), optional (NULL = 0).
+ *   lengths: (B), int32 or int64, in host memory or on the context's device (then copied to
+ *     the host for validation, which waits for the context's stream).
+ * options.zero_centre = 1 (SCORES only; off by default) replaces x[u, c] by
+ *   x[u, c] - (1 / L_b) sum_{v < L_b} x[v, c] before the cumulative sum. This changes the model
+ *   (it moves the duration prior of a segment of duration k by -k * mean): it is a
+ *   preprocessing option, not a numerical device. Gradients are w.r.t. the uncentred x (the
+ *   centring is differentiated through).
+ *
+ * Semirings (options.semiring): SK_SEMIRING_LOG, (+) = logsumexp, the log-partition
+ * log Z_b = logsumexp over segmentations of their scores; SK_SEMIRING_MAX, (+) = max, the best
+ * segmentation score. Other semirings are rejected.
+ *
+ * Conventions shared by every entry point:
+ *   - Exactness of -inf: -inf transitions forbid label pairs, -inf duration_bias entries forbid
+ *     durations. A sequence without any feasible segmentation has log-partition / score -inf,
+ *     marginals 0, Viterbi segment count 0 and label path -1, and gradients 0, or NaN when
+ *     options.infeasible_gradient = SK_SEMICRF_INFEASIBLE_GRADIENT_NAN. NaN in an entry that a
+ *     sequence reads makes that sequence's results NaN; other sequences are unaffected except
+ *     through the batch sums of the shared parameters.
+ *   - MAX ties: the lowest final label, and for each segment end the shortest duration, then
+ *     the lowest previous label. A NaN candidate beats any number.
+ *   - Precision: every recursion, cumulative sum and accumulation runs in float64 on both
+ *     backends, also for float32 inputs; outputs are rounded once. Results are deterministic
+ *     (no float atomics), independent of the CPU thread count; CPU and CUDA agree to about
+ *     1e-12 relative in float64.
+ *   - Cost: static transitions use the factorised recursion
+ *       gamma_s(c) = (+)_{c'} alpha_s(c') + transition[c', c]   (gamma_0(c) = the start term)
+ *       alpha_t(c) = cum[t, c] + (+)_{k} (gamma_{t-k}(c) - cum[t-k, c] + proj_start[t-k, c]
+ *                    + duration_bias[k-1, c]) + proj_end[t-1, c]
+ *     in O(L (K C + C^2)) time; a (K, C, C) transition takes O(L K C^2). The B*T*K*C*C edge
+ *     tensor is never built. Memory: the forward keeps a K x C ring per sequence (on chip on
+ *     CUDA when it fits) besides the float64 cumulative scores ((L + 1) x C per sequence);
+ *     backward, marginals and the label-sequence gold score keep O(L C) float64 per sequence;
+ *     Viterbi O(L C) float64 plus 3 (L + 1) C int32 back-pointers. The CUDA backend runs one
+ *     thread block per sequence (up to 256 threads over the labels) and takes its scratch for
+ *     the whole batch from the context's workspace.
+ */
+typedef enum sk_semicrf_input {
+    SK_SEMICRF_INPUT_SCORES = 0,     /* per-position scores (B, T, C) */
+    SK_SEMICRF_INPUT_CUMULATIVE = 1  /* cumulative scores (B, T+1, C) */
+} sk_semicrf_input;
+
+typedef enum sk_semicrf_infeasible_gradient {
+    SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO = 0, /* gradients of a -inf log-partition are 0 */
+    SK_SEMICRF_INFEASIBLE_GRADIENT_NAN = 1   /* ... are NaN (to make infeasible data visible) */
+} sk_semicrf_infeasible_gradient;
+
+/* Zero-initialise, then set struct_size and semiring: the defaults are per-position scores,
+ * no centring, the exact (non-flash) start convention, zero gradients for infeasible data. */
+typedef struct sk_semicrf_options {
+    int64_t struct_size;          /* sizeof(sk_semicrf_options) */
+    int32_t semiring;             /* SK_SEMIRING_LOG or SK_SEMIRING_MAX */
+    int32_t input;                /* sk_semicrf_input */
+    int32_t zero_centre;          /* 0 or 1, SK_SEMICRF_INPUT_SCORES only */
+    int32_t flash_semicrf_compat; /* 0 or 1: flash-semicrf's first-segment transition */
+    int32_t infeasible_gradient;  /* sk_semicrf_infeasible_gradient */
+    int32_t reserved;             /* must be 0 */
+} sk_semicrf_options;
+
+/* log_partition (B): log Z_b (LOG) or the best segmentation score (MAX). */
+SK_API sk_status sk_semicrf_forward(sk_context *ctx, const sk_semicrf_options *options,
+                                    const sk_tensor *scores, const sk_tensor *transition,
+                                    const sk_tensor *duration_bias, const sk_tensor *start,
+                                    const sk_tensor *proj_start, const sk_tensor *proj_end,
+                                    const sk_tensor *lengths, sk_tensor *log_partition);
+
+/* Vector-Jacobian product of the forward: gradients of sum_b grad_log_partition[b] * log Z_b
+ * (any signs) w.r.t. every input; each gradient output is optional (NULL skips it), shaped
+ * like its input (grad_start / grad_proj_* must be NULL when the input is), overwritten.
+ * With mu(s, e, c) the posterior probability of segment [s, e) with label c (LOG), or the
+ * indicator of the Viterbi segmentation's segments (MAX), and g_b = grad_log_partition[b]:
+ *   grad_scores (SCORES): g_b P_b(label c covers position u) = g_b sum_{t > u} d log Z /
+ *     d cum[t, c] (minus its mean over u < L_b when zero_centre is on); 0 for u >= L_b.
+ *   grad_scores (CUMULATIVE): g_b (sum_s mu(s, t, c) - sum_e mu(t, e, c)) for t <= L_b, 0 after.
+ *   grad_duration_bias[k-1, c] = sum_b g_b sum_s mu(s, s+k, c);
+ *   grad_start[c] = sum_b g_b P_b(first segment has label c);
+ *   grad_transition[c', c] = sum_b g_b E_b[number of c' -> c transitions] (indexed by the
+ *     entered segment's duration for a (K, C, C) transition; under flash_semicrf_compat the
+ *     first segment adds its share of the free previous label: softmax over c' (LOG) or the
+ *     lowest argmax (MAX));
+ *   grad_proj_start[b, s, c] = g_b sum_e mu(s, e, c); grad_proj_end[b, e-1, c] = g_b sum_s mu(s, e, c).
+ * Shared parameters (transition, duration_bias, start) get sums over the batch in batch
+ * order. log_partition (B), optional, receives the forward's result as well. */
+SK_API sk_status sk_semicrf_backward(sk_context *ctx, const sk_semicrf_options *options,
+                                     const sk_tensor *scores, const sk_tensor *transition,
+                                     const sk_tensor *duration_bias, const sk_tensor *start,
+                                     const sk_tensor *proj_start, const sk_tensor *proj_end,
+                                     const sk_tensor *lengths, const sk_tensor *grad_log_partition,
+                                     sk_tensor *grad_scores, sk_tensor *grad_transition,
+                                     sk_tensor *grad_duration_bias, sk_tensor *grad_start,
+                                     sk_tensor *grad_proj_start, sk_tensor *grad_proj_end,
+                                     sk_tensor *log_partition);
+
+/* Viterbi segmentation: options.semiring must be SK_SEMIRING_MAX. Every output is optional:
+ *   best_score (B), dtype of the scores;
+ *   segments (B, S, 3) int32 with S >= max_b lengths[b]: rows [start, end, label] (end
+ *     exclusive) of the best segmentation in order, rows j >= segment_counts[b] are -1;
+ *   segment_counts (B) int32, required when segments is given: the number of segments
+ *     (0 when the best score is -inf or NaN);
+ *   label_path (B, T) int32: the label of the segment covering each position, -1 for
+ *     t >= L_b and for sequences without a segmentation. */
+SK_API sk_status sk_semicrf_viterbi(sk_context *ctx, const sk_semicrf_options *options,
+                                    const sk_tensor *scores, const sk_tensor *transition,
+                                    const sk_tensor *duration_bias, const sk_tensor *start,
+                                    const sk_tensor *proj_start, const sk_tensor *proj_end,
+                                    const sk_tensor *lengths, sk_tensor *best_score,
+                                    sk_tensor *segments, sk_tensor *segment_counts,
+                                    sk_tensor *label_path);
+
+/* Marginals, each optional, dtype of the scores, 0 at positions t >= L_b:
+ *   boundary (B, T): P(a segment starts at t) = sum over segments starting at t of their
+ *     marginal (1 at t = 0 for every feasible sequence);
+ *   coverage (B, T, C): P(label c covers position u), computed exactly as the reverse
+ *     cumulative sum sum_{t > u} d log Z / d cum[t, c] (it sums to 1 over c at every u < L_b).
+ * MAX gives the indicators of the Viterbi segmentation. log_partition (B), optional, receives
+ * the forward's result. */
+SK_API sk_status sk_semicrf_marginals(sk_context *ctx, const sk_semicrf_options *options,
+                                      const sk_tensor *scores, const sk_tensor *transition,
+                                      const sk_tensor *duration_bias, const sk_tensor *start,
+                                      const sk_tensor *proj_start, const sk_tensor *proj_end,
+                                      const sk_tensor *lengths, sk_tensor *boundary,
+                                      sk_tensor *coverage, sk_tensor *log_partition);
+
+/* Score of given gold annotations under the same scoring function as the partition, so that
+ * NLL_b = log_partition[b] - score[b] >= 0. Give exactly one of:
+ *   gold_segments (B, S, 3) int32 or int64 rows [start, end, label] with gold_segment_counts
+ *     (B) int32 or int64: segments 0 .. n_b - 1 must tile [0, L_b) in order (the first starts
+ *     at 0, each starts where the previous ended, the last ends at L_b), with durations in
+ *     [1, K] and labels in [0, C); rows past n_b are ignored. The score is that
+ *     segmentation's score (compat: its free previous label is summed (LOG) or maximised (MAX)).
+ *   gold_labels (B, T) int32 or int64, a label in [0, C) per position t < L_b (ignored after):
+ *     a labelling does not fix the segment boundaries inside a run of equal labels, so its score
+ *     is the (+) over every segmentation whose per-position labels equal it: the log of its
+ *     total probability mass times Z (LOG; the probabilities of all labellings sum to 1), or
+ *     the best such segmentation (MAX). Runs are never merged or split silently; a labelling
+ *     with no consistent segmentation (a run that no allowed durations can tile) scores -inf.
+ * The gold tensors may live in host memory or on the context's device (copied to the host to
+ * be validated). score (B), dtype of the scores. */
+SK_API sk_status sk_semicrf_gold_score(sk_context *ctx, const sk_semicrf_options *options,
+                                       const sk_tensor *scores, const sk_tensor *transition,
+                                       const sk_tensor *duration_bias, const sk_tensor *start,
+                                       const sk_tensor *proj_start, const sk_tensor *proj_end,
+                                       const sk_tensor *lengths, const sk_tensor *gold_segments,
+                                       const sk_tensor *gold_segment_counts,
+                                       const sk_tensor *gold_labels, sk_tensor *score);
+
+/* Gradients of sum_b grad_score[b] * score_b of sk_semicrf_gold_score, with the same output
+ * conventions as sk_semicrf_backward (mu = the gold segments' indicators for gold_segments; the
+ * posterior over the consistent segmentations (LOG) or the best one's indicators (MAX) for
+ * gold_labels). score (B), optional, receives the forward value. */
+SK_API sk_status sk_semicrf_gold_score_backward(
+    sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores,
+    const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start,
+    const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths,
+    const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts,
+    const sk_tensor *gold_labels, const sk_tensor *grad_score, sk_tensor *grad_scores,
+    sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start,
+    sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score);
+/* ==== end of the Semi-CRF family =========================================================== */
 
 #ifdef __cplusplus
 }

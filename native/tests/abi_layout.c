@@ -82,6 +82,19 @@ int main(void) {
     DEFINE(SK_ABI_VERSION);
     DEFINE(SK_MAX_RANK);
     DEFINE(SK_DEVICE_NAME_CAPACITY);
+    /* Semi-CRF family */
+    SIZE(sk_semicrf_options);
+    OFFSET(sk_semicrf_options, struct_size);
+    OFFSET(sk_semicrf_options, semiring);
+    OFFSET(sk_semicrf_options, input);
+    OFFSET(sk_semicrf_options, zero_centre);
+    OFFSET(sk_semicrf_options, flash_semicrf_compat);
+    OFFSET(sk_semicrf_options, infeasible_gradient);
+    OFFSET(sk_semicrf_options, reserved);
+    ENUM(SK_SEMICRF_INPUT_SCORES);
+    ENUM(SK_SEMICRF_INPUT_CUMULATIVE);
+    ENUM(SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO);
+    ENUM(SK_SEMICRF_INFEASIBLE_GRADIENT_NAN);
     /* The library agrees with the header it was built from. */
     return sk_abi_version() == SK_ABI_VERSION ? 0 : 1;
 }

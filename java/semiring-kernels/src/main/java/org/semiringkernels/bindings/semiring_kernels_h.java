@@ -337,6 +337,42 @@ public class semiring_kernels_h {
     public static int SK_HMM_INITIAL_ROW0() {
         return SK_HMM_INITIAL_ROW0;
     }
+    private static final int SK_SEMICRF_INPUT_SCORES = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semicrf_input.SK_SEMICRF_INPUT_SCORES = 0
+     * }
+     */
+    public static int SK_SEMICRF_INPUT_SCORES() {
+        return SK_SEMICRF_INPUT_SCORES;
+    }
+    private static final int SK_SEMICRF_INPUT_CUMULATIVE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semicrf_input.SK_SEMICRF_INPUT_CUMULATIVE = 1
+     * }
+     */
+    public static int SK_SEMICRF_INPUT_CUMULATIVE() {
+        return SK_SEMICRF_INPUT_CUMULATIVE;
+    }
+    private static final int SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semicrf_infeasible_gradient.SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO = 0
+     * }
+     */
+    public static int SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO() {
+        return SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO;
+    }
+    private static final int SK_SEMICRF_INFEASIBLE_GRADIENT_NAN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semicrf_infeasible_gradient.SK_SEMICRF_INFEASIBLE_GRADIENT_NAN = 1
+     * }
+     */
+    public static int SK_SEMICRF_INFEASIBLE_GRADIENT_NAN() {
+        return SK_SEMICRF_INFEASIBLE_GRADIENT_NAN;
+    }
 
     private static class sk_version_string {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -2836,6 +2872,445 @@ public class semiring_kernels_h {
                 traceDowncall("sk_hmm_factored_viterbi", ctx, options, initial, transition, emission, lengths, best_score, best_path);
             }
             return (int)mh$.invokeExact(ctx, options, initial, transition, emission, lengths, best_score, best_path);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_forward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_forward$descriptor() {
+        return sk_semicrf_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_forward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_semicrf_forward$handle() {
+        return sk_semicrf_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_forward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_semicrf_forward$address() {
+        return sk_semicrf_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_forward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_semicrf_forward(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment log_partition) {
+        var mh$ = sk_semicrf_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_forward", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_backward$descriptor() {
+        return sk_semicrf_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_semicrf_backward$handle() {
+        return sk_semicrf_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_semicrf_backward$address() {
+        return sk_semicrf_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *grad_log_partition, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_semicrf_backward(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment grad_log_partition, MemorySegment grad_scores, MemorySegment grad_transition, MemorySegment grad_duration_bias, MemorySegment grad_start, MemorySegment grad_proj_start, MemorySegment grad_proj_end, MemorySegment log_partition) {
+        var mh$ = sk_semicrf_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_backward", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, grad_log_partition, grad_scores, grad_transition, grad_duration_bias, grad_start, grad_proj_start, grad_proj_end, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, grad_log_partition, grad_scores, grad_transition, grad_duration_bias, grad_start, grad_proj_start, grad_proj_end, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_viterbi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_viterbi");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_viterbi(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *segments, sk_tensor *segment_counts, sk_tensor *label_path)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_viterbi$descriptor() {
+        return sk_semicrf_viterbi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_viterbi(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *segments, sk_tensor *segment_counts, sk_tensor *label_path)
+     * }
+     */
+    public static MethodHandle sk_semicrf_viterbi$handle() {
+        return sk_semicrf_viterbi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_viterbi(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *segments, sk_tensor *segment_counts, sk_tensor *label_path)
+     * }
+     */
+    public static MemorySegment sk_semicrf_viterbi$address() {
+        return sk_semicrf_viterbi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_viterbi(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *best_score, sk_tensor *segments, sk_tensor *segment_counts, sk_tensor *label_path)
+     * }
+     */
+    public static int sk_semicrf_viterbi(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment best_score, MemorySegment segments, MemorySegment segment_counts, MemorySegment label_path) {
+        var mh$ = sk_semicrf_viterbi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_viterbi", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, best_score, segments, segment_counts, label_path);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, best_score, segments, segment_counts, label_path);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_marginals {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_marginals");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_marginals(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *boundary, sk_tensor *coverage, sk_tensor *log_partition)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_marginals$descriptor() {
+        return sk_semicrf_marginals.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_marginals(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *boundary, sk_tensor *coverage, sk_tensor *log_partition)
+     * }
+     */
+    public static MethodHandle sk_semicrf_marginals$handle() {
+        return sk_semicrf_marginals.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_marginals(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *boundary, sk_tensor *coverage, sk_tensor *log_partition)
+     * }
+     */
+    public static MemorySegment sk_semicrf_marginals$address() {
+        return sk_semicrf_marginals.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_marginals(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, sk_tensor *boundary, sk_tensor *coverage, sk_tensor *log_partition)
+     * }
+     */
+    public static int sk_semicrf_marginals(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment boundary, MemorySegment coverage, MemorySegment log_partition) {
+        var mh$ = sk_semicrf_marginals.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_marginals", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, boundary, coverage, log_partition);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, boundary, coverage, log_partition);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_gold_score {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_gold_score");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, sk_tensor *score)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_gold_score$descriptor() {
+        return sk_semicrf_gold_score.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, sk_tensor *score)
+     * }
+     */
+    public static MethodHandle sk_semicrf_gold_score$handle() {
+        return sk_semicrf_gold_score.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, sk_tensor *score)
+     * }
+     */
+    public static MemorySegment sk_semicrf_gold_score$address() {
+        return sk_semicrf_gold_score.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, sk_tensor *score)
+     * }
+     */
+    public static int sk_semicrf_gold_score(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment gold_segments, MemorySegment gold_segment_counts, MemorySegment gold_labels, MemorySegment score) {
+        var mh$ = sk_semicrf_gold_score.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_gold_score", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, gold_segments, gold_segment_counts, gold_labels, score);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, gold_segments, gold_segment_counts, gold_labels, score);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semicrf_gold_score_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semicrf_gold_score_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, const sk_tensor *grad_score, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score)
+     * }
+     */
+    public static FunctionDescriptor sk_semicrf_gold_score_backward$descriptor() {
+        return sk_semicrf_gold_score_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, const sk_tensor *grad_score, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score)
+     * }
+     */
+    public static MethodHandle sk_semicrf_gold_score_backward$handle() {
+        return sk_semicrf_gold_score_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, const sk_tensor *grad_score, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score)
+     * }
+     */
+    public static MemorySegment sk_semicrf_gold_score_backward$address() {
+        return sk_semicrf_gold_score_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semicrf_gold_score_backward(sk_context *ctx, const sk_semicrf_options *options, const sk_tensor *scores, const sk_tensor *transition, const sk_tensor *duration_bias, const sk_tensor *start, const sk_tensor *proj_start, const sk_tensor *proj_end, const sk_tensor *lengths, const sk_tensor *gold_segments, const sk_tensor *gold_segment_counts, const sk_tensor *gold_labels, const sk_tensor *grad_score, sk_tensor *grad_scores, sk_tensor *grad_transition, sk_tensor *grad_duration_bias, sk_tensor *grad_start, sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score)
+     * }
+     */
+    public static int sk_semicrf_gold_score_backward(MemorySegment ctx, MemorySegment options, MemorySegment scores, MemorySegment transition, MemorySegment duration_bias, MemorySegment start, MemorySegment proj_start, MemorySegment proj_end, MemorySegment lengths, MemorySegment gold_segments, MemorySegment gold_segment_counts, MemorySegment gold_labels, MemorySegment grad_score, MemorySegment grad_scores, MemorySegment grad_transition, MemorySegment grad_duration_bias, MemorySegment grad_start, MemorySegment grad_proj_start, MemorySegment grad_proj_end, MemorySegment score) {
+        var mh$ = sk_semicrf_gold_score_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semicrf_gold_score_backward", ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, gold_segments, gold_segment_counts, gold_labels, grad_score, grad_scores, grad_transition, grad_duration_bias, grad_start, grad_proj_start, grad_proj_end, score);
+            }
+            return (int)mh$.invokeExact(ctx, options, scores, transition, duration_bias, start, proj_start, proj_end, lengths, gold_segments, gold_segment_counts, gold_labels, grad_score, grad_scores, grad_transition, grad_duration_bias, grad_start, grad_proj_start, grad_proj_end, score);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
