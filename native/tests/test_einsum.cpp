@@ -157,7 +157,7 @@ void check_case(sk_context *ctx, const Case &c, int32_t semiring, std::mt19937_6
 TEST(random_equations_every_semiring_float64) {
     Context ctx;
     std::mt19937_64 rng(20261123);
-    for (int n = 0; n < 160; ++n) {
+    for (int n = 0; n < 500; ++n) {
         const Case c = random_case(rng);
         for (int32_t s : kSemirings) check_case<double>(ctx, c, s, rng, n % 2 == 1, n % 3 == 0, "f64 #" + std::to_string(n));
     }
@@ -166,7 +166,7 @@ TEST(random_equations_every_semiring_float64) {
 TEST(random_equations_every_semiring_float32) {
     Context ctx;
     std::mt19937_64 rng(777);
-    for (int n = 0; n < 60; ++n) {
+    for (int n = 0; n < 200; ++n) {
         const Case c = random_case(rng);
         for (int32_t s : kSemirings) check_case<float>(ctx, c, s, rng, n % 2 == 0, n % 2 == 1, "f32 #" + std::to_string(n));
     }
@@ -195,6 +195,8 @@ TEST(fixed_equations_every_semiring) {
         {"ijk,jkl->il", {{2, 3, 4}, {3, 4, 2}}},
         {"bij,bkj->bik", {{2, 3, 4}, {2, 5, 4}}},
         {"ij,ij->ij", {{3, 4}, {3, 4}}},
+        {"bij,bjk->bik", {{2, 40, 50}, {2, 50, 30}}},  // sizes where the matmul's fast paths engage
+        {"ij,jk->ki", {{33, 70}, {70, 17}}},
     };
     int n = 0;
     for (auto &[eq, shapes] : cases) {
