@@ -273,7 +273,8 @@ class SemiringEinsumTest {
              Tensor b = Tensor.fromArray(new double[12], 3, 4);
              Tensor wrong = Tensor.fromArray(new double[12], 4, 3);
              Tensor bf = Tensor.fromArray(new float[12], 3, 4);
-             Tensor out = Tensor.fromArray(new double[8], 2, 4)) {
+             Tensor out = Tensor.fromArray(new double[8], 2, 4);
+             Tensor longArgmax = Tensor.fromArray(new long[8], 2, 4, 1)) {
             IllegalArgumentException count = assertThrows(IllegalArgumentException.class,
                     () -> e.forward(context, List.of(a), out, null));
             assertTrue(count.getMessage().contains("'operands'"), count.getMessage());
@@ -284,7 +285,7 @@ class SemiringEinsumTest {
                     () -> e.forward(context, List.of(a, bf), out, null));
             assertTrue(dtype.getMessage().contains("'operands[1]'"), dtype.getMessage());
             IllegalArgumentException argmax = assertThrows(IllegalArgumentException.class,
-                    () -> e.forward(context, List.of(a, b), out, Tensor.fromArray(new long[8], 2, 4, 1)));
+                    () -> e.forward(context, List.of(a, b), out, longArgmax));
             assertTrue(argmax.getMessage().contains("'argmax'"), argmax.getMessage());
             assertThrows(NullPointerException.class, () -> e.backward(context, List.of(a, b), null, null, out,
                     Arrays.asList((Tensor) null, null)));
