@@ -92,7 +92,7 @@ inline Case make_case(const std::string &eq, const std::vector<std::vector<int64
 
 // A random valid equation: 1-4 operands, letters of both cases, diagonals, "...", size-1
 // broadcasting, scalars, occasionally an extent-0 label; at most `max_terms` assignments.
-inline Case random_case(std::mt19937_64 &rng, int64_t max_terms = 4000) {
+inline Case random_case(std::mt19937_64 &rng, int64_t max_terms = 4000, int max_extent = 3) {
     const std::string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
     for (;;) {
@@ -103,11 +103,11 @@ inline Case random_case(std::mt19937_64 &rng, int64_t max_terms = 4000) {
             if (std::find(letters.begin(), letters.end(), ch) == letters.end()) letters.push_back(ch);
         }
         std::vector<int64_t> letter_extent;
-        for (int l = 0; l < num_letters; ++l) letter_extent.push_back(pick(0, 30) == 0 ? 0 : pick(1, 3));
+        for (int l = 0; l < num_letters; ++l) letter_extent.push_back(pick(0, 30) == 0 ? 0 : pick(1, max_extent));
         const bool use_ellipsis = pick(0, 4) == 0;
         const int ell_rank = use_ellipsis ? pick(0, 2) : 0;
         std::vector<int64_t> ell_extent;
-        for (int e = 0; e < ell_rank; ++e) ell_extent.push_back(pick(1, 3));
+        for (int e = 0; e < ell_rank; ++e) ell_extent.push_back(pick(1, max_extent));
         const int num_operands = pick(1, 4);
         std::string eq;
         std::vector<std::vector<int64_t>> shapes;

@@ -420,6 +420,44 @@ TEST(workspace_limit_blocks_the_output) {
     }
 }
 
+// Random equations under a workspace limit of 3/4 of the need: blocked along an output label
+// (same values and argmax as the reference), or a clear out-of-memory error when no block fits.
+TEST(random_equations_blocked_under_a_workspace_limit) {
+    Context ctx;
+    std::mt19937_64 rng(2468);
+    int blocked = 0;
+    for (int n = 0; n < 500; ++n) {
+        const Case c = random_case(rng, 40000, 12);  // larger extents: blocks must beat 256-byte alignment
+        for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL}) {
+            sk_einsum_plan *whole = make_plan(c, semiring);
+            int64_t need = 0;
+            CHECK_OK(sk_einsum_plan_workspace_bytes(whole, SK_DTYPE_FLOAT64, 0, &need));
+            sk_einsum_plan_destroy(whole);
+            if (need < 2) continue;
+            sk_einsum_plan *plan = make_plan(c, semiring, 0, need * 3 / 4);
+            Run<double> run(c, semiring, rng, n % 2 == 0);
+            auto ops = run.operand_ptrs();
+            HostTensor<int64_t> am(argmax_shape(c), -9);
+            const bool sel = is_selection(semiring);
+            const sk_status st = sk_einsum_forward(ctx, plan, ops.data(), run.out.d(), sel ? am.d() : nullptr);
+            if (st == SK_OK) {
+                ++blocked;
+                const EinsumRef ref = reference_einsum<double>(c, semiring, run.op_refs(), nullptr);
+                compare_values(run.out, ref.value, semiring == SK_SEMIRING_REAL ? &ref.magnitude : nullptr, 1e-10,
+                               "blocked '" + c.equation + "'");
+                if (sel) compare_argmax<double>(am, ref.argmax, "blocked '" + c.equation + "'");
+            } else {
+                CHECK_MSG(st == SK_ERROR_OUT_OF_MEMORY, c.equation << ": " << sk_last_error());
+                CHECK(std::strstr(sk_last_error(), "workspace_limit_bytes") != nullptr);
+                for (double x : run.out.storage) CHECK_EQ(x, -777.0);  // untouched
+            }
+            sk_einsum_plan_destroy(plan);
+        }
+    }
+    std::fprintf(stderr, "  %d cases ran blocked\n", blocked);
+    CHECK_MSG(blocked >= 100, "only " << blocked << " cases ran blocked");
+}
+
 TEST(results_do_not_depend_on_the_thread_count) {
     std::mt19937_64 rng(11);
     const Case c = make_case("bij,bjk,bk->bi", {{4, 40, 30}, {4, 30, 20}, {4, 20}});
