@@ -570,9 +570,10 @@ SK_API sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t
                                              int64_t *shape);
 /* S, the number of summed variables (the last extent of an argmax tensor). */
 SK_API sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count);
-/* Workspace bytes a forward call (backward = 0) or a backward call (backward = 1) needs for
- * the whole problem in the given dtype (sk_dtype, float32 or float64), before blocking. The
- * matmul engine's own scratch (packed panels) comes on top. */
+/* Workspace bytes a forward call (backward = 0; with an argmax for MAX/MIN) or a backward call
+ * (backward = 1) needs for the whole problem in the given dtype (sk_dtype, float32 or float64),
+ * before blocking: an upper bound that counts a permuted copy of every operand of a matmul step.
+ * The matmul engine's own scratch (packed panels) comes on top. */
 SK_API sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype,
                                                 int32_t backward, int64_t *bytes);
 
