@@ -650,6 +650,139 @@ SK_API sk_status sk_semicrf_gold_score_backward(
     sk_tensor *grad_proj_start, sk_tensor *grad_proj_end, sk_tensor *score);
 /* ==== end of the Semi-CRF family =========================================================== */
 
+/* ==== Einsum family: semiring einsum with gradients and Viterbi argmax ===================== */
+/* out[o] = PLUS over the summed labels of TIMES over the operands of operand_i[its labels],
+ * in any semiring of sk_semiring, for an equation in einsum notation, e.g. "bij,bjk->bik",
+ * "bi,bij,bj->b", "ii->i", "...ij,...jk->...ik".
+ *
+ * Equations. Operands are separated by ',', the output follows "->" (required). Labels are the
+ * letters a-z and A-Z (case matters); spaces are ignored anywhere; "..." (at most once per
+ * term) stands for leading dimensions that broadcast as in NumPy (right-aligned, each extent 1
+ * or the common extent). A label repeated inside one operand takes the diagonal ("ii->i").
+ * Every label of the output must appear in some operand, and at most once in the output.
+ * Labels not in the output are summed (with the semiring's plus); dimensions of "..." that
+ * the output does not name (the output has no "...") are summed too. Extents of one label
+ * must agree across operands, except that an extent 1 broadcasts against any other extent.
+ * A summed label of extent 0 makes the sum the semiring zero; an empty output is not an error
+ * (nothing is computed). At most 32 operands (SK_EINSUM_MAX_OPERANDS), each of rank at most
+ * SK_MAX_RANK; the output has rank at most SK_MAX_RANK. A parse error is SK_ERROR_INVALID_ARGUMENT
+ * (SK_ERROR_SHAPE for extents) whose message names the 0-based character position in the
+ * equation and the problem, e.g. "equation \"ij,jk->ix\": position 8: output label 'x' does not
+ * appear in any operand".
+ *
+ * Plans. sk_einsum_plan_create parses the equation once for fixed operand ranks and shapes
+ * and chooses a contraction order: operand-only labels are summed first, then operands are
+ * contracted pairwise, greedily picking the pair whose result is smallest (opt_einsum's greedy
+ * rule, valid in every commutative semiring). Each pairwise step that sums labels runs as one
+ * batched semiring matmul (the sk_semiring_matmul engine) after a permute of its operands where
+ * their layout needs one; steps without a summed label run as a direct element-wise kernel.
+ * A plan is immutable, owns no device memory, may be used with any context and dtype (float32
+ * or float64), and by several threads at once (each with its own context).
+ *
+ * Semirings (options.semiring): LOG, MAX, MIN, REAL, BOOLEAN as sk_semiring. "Viterbi" is MAX
+ * (or MIN) with an argmax tensor passed to sk_einsum_forward: for each output element it
+ * receives the values of the summed labels at a maximising assignment.
+ *
+ * Argmax layout (torch-semiring-einsum's): shape = output shape + [S], int32 or int64, where S
+ * is the number of summed variables (sk_einsum_plan_summed_count): the summed letters in order
+ * of first appearance in the equation, then the summed "..." dimensions (left to right).
+ * -1 everywhere along S where the output is the semiring zero (every term -inf for MAX,
+ * +inf for MIN, or a summed extent 0). Ties: each contraction step keeps the lowest index of
+ * the variables it sums (flattened in order of first appearance), and the returned assignment
+ * is the lexicographically smallest maximiser when the variables summed by later steps are
+ * compared first. For one summed variable, or when all summed variables are summed in one
+ * step (one or two operands without operand-only summed labels), this is simply the lowest
+ * index in order of first appearance. The rule depends only on the equation and the shapes
+ * (the plan), never on threads, tiling or device. A NaN term wins (and propagates).
+ *
+ * Numerics. Sums accumulate in the input dtype (the matmul engine's log fast path and exact
+ * fix-ups apply). -inf is exact: logsumexp of all -inf is -inf. NaN propagates to every output
+ * it reaches. Results are deterministic run to run on one device and independent of the CPU
+ * thread count.
+ *
+ * Gradients (sk_einsum_backward, a vector-Jacobian product of the forward):
+ *   REAL:    grad_i = d/d operand_i of sum_o grad_out[o] out[o] (an einsum of grad_out with the
+ *            other operands).
+ *   LOG:     grad_i[x] = sum over the terms t containing operand_i[x] of
+ *            grad_out[o] exp(term_t - out[o]), computed in log space for the positive and the
+ *            negative part of grad_out separately (no overflow). For an output with
+ *            out[o] = -inf the weight is 0 (SK_EINSUM_ZERO_GRADIENT_ZERO, the default) or NaN
+ *            (SK_EINSUM_ZERO_GRADIENT_NAN, torch-semiring-einsum's result), spread to every
+ *            element of every operand that takes part in its sum. out[o] = +inf or NaN gives NaN.
+ *   MAX/MIN: grad_out[o] is routed to the operand elements of the argmax assignment of o
+ *            (summed in increasing order of o: deterministic, no atomics); outputs at the
+ *            semiring zero route nothing (the zero-gradient option does not apply). Without
+ *            summed variables (S = 0) nothing is selected: each operand element gets grad_out
+ *            of every output it enters (the derivative of a + b), whatever the value.
+ *   BOOLEAN: no gradient (SK_ERROR_UNSUPPORTED).
+ * A diagonal operand ("ii") gets 0 off its diagonal; a broadcast dimension (extent 1 against
+ * a larger extent) gets the sum over the broadcast. Gradients are overwritten, not accumulated.
+ *
+ * Memory. Intermediate results and permuted copies of operands live in the context's workspace;
+ * sk_einsum_plan_workspace_bytes reports the most a call needs for the full problem. When that
+ * exceeds options.workspace_limit_bytes (0: no limit of its own), the call splits the output
+ * along its output labels (largest extent first) into blocks whose need fits, and runs the
+ * plan block by block (the role of torch-semiring-einsum's block_size); when no block fits, it
+ * fails with SK_ERROR_OUT_OF_MEMORY naming the need and the limit. The context's own workspace
+ * limit (sk_context_set_workspace_limit) applies on top. The backward of LOG and REAL needs
+ * the workspace of one einsum per requested gradient (two for LOG) plus an output-sized buffer.
+ */
+#define SK_EINSUM_MAX_OPERANDS 32
+
+typedef enum sk_einsum_zero_gradient {
+    SK_EINSUM_ZERO_GRADIENT_ZERO = 0, /* gradient through an all -inf (LOG) sum is 0 */
+    SK_EINSUM_ZERO_GRADIENT_NAN = 1   /* ... is NaN */
+} sk_einsum_zero_gradient;
+
+/* Zero-initialise, then set struct_size and semiring. */
+typedef struct sk_einsum_options {
+    int64_t struct_size;            /* sizeof(sk_einsum_options) */
+    int32_t semiring;               /* sk_semiring */
+    int32_t zero_gradient;          /* sk_einsum_zero_gradient (LOG backward only) */
+    int64_t workspace_limit_bytes;  /* 0: none; else the output is processed in blocks */
+} sk_einsum_options;
+
+/* Opaque compiled equation. */
+typedef struct sk_einsum_plan sk_einsum_plan;
+
+/* Compiles an equation for num_operands operands of ranks ranks[i] and extents
+ * shapes[offset_i .. offset_i + ranks[i]) where offset_i = ranks[0] + ... + ranks[i-1]
+ * (the extents of all operands, concatenated). Errors go to sk_last_error() (no context). */
+SK_API sk_status sk_einsum_plan_create(const char *equation, int32_t num_operands,
+                                       const int32_t *ranks, const int64_t *shapes,
+                                       const sk_einsum_options *options, sk_einsum_plan **out);
+/* Destroys a plan (NULL is accepted). */
+SK_API sk_status sk_einsum_plan_destroy(sk_einsum_plan *plan);
+/* The output's rank and extents (shape receives SK_MAX_RANK entries, unused ones 0). */
+SK_API sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t *rank,
+                                             int64_t *shape);
+/* S, the number of summed variables (the last extent of an argmax tensor). */
+SK_API sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count);
+/* Workspace bytes a forward call (backward = 0; with an argmax for MAX/MIN) or a backward call
+ * (backward = 1) needs for the whole problem in the given dtype (sk_dtype, float32 or float64),
+ * before blocking: an upper bound that counts a permuted copy of every operand of a matmul step.
+ * The matmul engine's own scratch (packed panels) comes on top. */
+SK_API sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype,
+                                                int32_t backward, int64_t *bytes);
+
+/* Forward. operands: array of num_operands descriptors with the plan's shapes, one float dtype,
+ * on the context's device, any non-negative strides. out: the output shape, same dtype.
+ * argmax: optional (NULL to skip), MAX and MIN only, int32 or int64, shape output + [S]
+ * (so the output rank must be below SK_MAX_RANK). */
+SK_API sk_status sk_einsum_forward(sk_context *ctx, const sk_einsum_plan *plan,
+                                   const sk_tensor *const *operands, sk_tensor *out,
+                                   sk_tensor *argmax);
+
+/* Backward: grads[i] (NULL entries, or grads itself NULL, skip) receives dL/d operand_i for
+ * the upstream gradient grad_out (output shape). out: the forward's output, required for LOG
+ * (ignored otherwise, may be NULL). argmax: for MAX/MIN, the forward's argmax (int32 or int64;
+ * entries must lie in [-1, extent)); NULL recomputes it. */
+SK_API sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan,
+                                    const sk_tensor *const *operands, const sk_tensor *out,
+                                    const sk_tensor *argmax, const sk_tensor *grad_out,
+                                    sk_tensor *const *grads);
+/* ==== end of the Einsum family ============================================================== */
+
 #ifdef __cplusplus
 }
 #endif

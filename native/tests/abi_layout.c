@@ -44,6 +44,11 @@ int main(void) {
     OFFSET(sk_hmm_options, struct_size);
     OFFSET(sk_hmm_options, semiring);
     OFFSET(sk_hmm_options, initial_convention);
+    SIZE(sk_einsum_options);
+    OFFSET(sk_einsum_options, struct_size);
+    OFFSET(sk_einsum_options, semiring);
+    OFFSET(sk_einsum_options, zero_gradient);
+    OFFSET(sk_einsum_options, workspace_limit_bytes);
 
     ENUM(SK_OK);
     ENUM(SK_ERROR_INVALID_ARGUMENT);
@@ -75,6 +80,8 @@ int main(void) {
     ENUM(SK_CTC_GRADIENT_FUSED_LOGITS);
     ENUM(SK_HMM_INITIAL_SEPARATE);
     ENUM(SK_HMM_INITIAL_ROW0);
+    ENUM(SK_EINSUM_ZERO_GRADIENT_ZERO);
+    ENUM(SK_EINSUM_ZERO_GRADIENT_NAN);
 
     DEFINE(SK_VERSION_MAJOR);
     DEFINE(SK_VERSION_MINOR);
@@ -95,6 +102,7 @@ int main(void) {
     ENUM(SK_SEMICRF_INPUT_CUMULATIVE);
     ENUM(SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO);
     ENUM(SK_SEMICRF_INFEASIBLE_GRADIENT_NAN);
+    DEFINE(SK_EINSUM_MAX_OPERANDS);
     /* The library agrees with the header it was built from. */
     return sk_abi_version() == SK_ABI_VERSION ? 0 : 1;
 }

@@ -373,6 +373,24 @@ public class semiring_kernels_h {
     public static int SK_SEMICRF_INFEASIBLE_GRADIENT_NAN() {
         return SK_SEMICRF_INFEASIBLE_GRADIENT_NAN;
     }
+    private static final int SK_EINSUM_ZERO_GRADIENT_ZERO = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_einsum_zero_gradient.SK_EINSUM_ZERO_GRADIENT_ZERO = 0
+     * }
+     */
+    public static int SK_EINSUM_ZERO_GRADIENT_ZERO() {
+        return SK_EINSUM_ZERO_GRADIENT_ZERO;
+    }
+    private static final int SK_EINSUM_ZERO_GRADIENT_NAN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_einsum_zero_gradient.SK_EINSUM_ZERO_GRADIENT_NAN = 1
+     * }
+     */
+    public static int SK_EINSUM_ZERO_GRADIENT_NAN() {
+        return SK_EINSUM_ZERO_GRADIENT_NAN;
+    }
 
     private static class sk_version_string {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -3317,6 +3335,447 @@ public class semiring_kernels_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class sk_einsum_plan_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_plan_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_create(const char *equation, int32_t num_operands, const int32_t *ranks, const int64_t *shapes, const sk_einsum_options *options, sk_einsum_plan **out)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_plan_create$descriptor() {
+        return sk_einsum_plan_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_create(const char *equation, int32_t num_operands, const int32_t *ranks, const int64_t *shapes, const sk_einsum_options *options, sk_einsum_plan **out)
+     * }
+     */
+    public static MethodHandle sk_einsum_plan_create$handle() {
+        return sk_einsum_plan_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_create(const char *equation, int32_t num_operands, const int32_t *ranks, const int64_t *shapes, const sk_einsum_options *options, sk_einsum_plan **out)
+     * }
+     */
+    public static MemorySegment sk_einsum_plan_create$address() {
+        return sk_einsum_plan_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_create(const char *equation, int32_t num_operands, const int32_t *ranks, const int64_t *shapes, const sk_einsum_options *options, sk_einsum_plan **out)
+     * }
+     */
+    public static int sk_einsum_plan_create(MemorySegment equation, int num_operands, MemorySegment ranks, MemorySegment shapes, MemorySegment options, MemorySegment out) {
+        var mh$ = sk_einsum_plan_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_plan_create", equation, num_operands, ranks, shapes, options, out);
+            }
+            return (int)mh$.invokeExact(equation, num_operands, ranks, shapes, options, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_plan_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_plan_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_destroy(sk_einsum_plan *plan)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_plan_destroy$descriptor() {
+        return sk_einsum_plan_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_destroy(sk_einsum_plan *plan)
+     * }
+     */
+    public static MethodHandle sk_einsum_plan_destroy$handle() {
+        return sk_einsum_plan_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_destroy(sk_einsum_plan *plan)
+     * }
+     */
+    public static MemorySegment sk_einsum_plan_destroy$address() {
+        return sk_einsum_plan_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_destroy(sk_einsum_plan *plan)
+     * }
+     */
+    public static int sk_einsum_plan_destroy(MemorySegment plan) {
+        var mh$ = sk_einsum_plan_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_plan_destroy", plan);
+            }
+            return (int)mh$.invokeExact(plan);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_plan_output_shape {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_plan_output_shape");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t *rank, int64_t *shape)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_plan_output_shape$descriptor() {
+        return sk_einsum_plan_output_shape.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t *rank, int64_t *shape)
+     * }
+     */
+    public static MethodHandle sk_einsum_plan_output_shape$handle() {
+        return sk_einsum_plan_output_shape.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t *rank, int64_t *shape)
+     * }
+     */
+    public static MemorySegment sk_einsum_plan_output_shape$address() {
+        return sk_einsum_plan_output_shape.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_output_shape(const sk_einsum_plan *plan, int32_t *rank, int64_t *shape)
+     * }
+     */
+    public static int sk_einsum_plan_output_shape(MemorySegment plan, MemorySegment rank, MemorySegment shape) {
+        var mh$ = sk_einsum_plan_output_shape.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_plan_output_shape", plan, rank, shape);
+            }
+            return (int)mh$.invokeExact(plan, rank, shape);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_plan_summed_count {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_plan_summed_count");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_plan_summed_count$descriptor() {
+        return sk_einsum_plan_summed_count.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count)
+     * }
+     */
+    public static MethodHandle sk_einsum_plan_summed_count$handle() {
+        return sk_einsum_plan_summed_count.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count)
+     * }
+     */
+    public static MemorySegment sk_einsum_plan_summed_count$address() {
+        return sk_einsum_plan_summed_count.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_summed_count(const sk_einsum_plan *plan, int32_t *count)
+     * }
+     */
+    public static int sk_einsum_plan_summed_count(MemorySegment plan, MemorySegment count) {
+        var mh$ = sk_einsum_plan_summed_count.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_plan_summed_count", plan, count);
+            }
+            return (int)mh$.invokeExact(plan, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_plan_workspace_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_plan_workspace_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype, int32_t backward, int64_t *bytes)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_plan_workspace_bytes$descriptor() {
+        return sk_einsum_plan_workspace_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype, int32_t backward, int64_t *bytes)
+     * }
+     */
+    public static MethodHandle sk_einsum_plan_workspace_bytes$handle() {
+        return sk_einsum_plan_workspace_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype, int32_t backward, int64_t *bytes)
+     * }
+     */
+    public static MemorySegment sk_einsum_plan_workspace_bytes$address() {
+        return sk_einsum_plan_workspace_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_plan_workspace_bytes(const sk_einsum_plan *plan, int32_t dtype, int32_t backward, int64_t *bytes)
+     * }
+     */
+    public static int sk_einsum_plan_workspace_bytes(MemorySegment plan, int dtype, int backward, MemorySegment bytes) {
+        var mh$ = sk_einsum_plan_workspace_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_plan_workspace_bytes", plan, dtype, backward, bytes);
+            }
+            return (int)mh$.invokeExact(plan, dtype, backward, bytes);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_forward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, sk_tensor *out, sk_tensor *argmax)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_forward$descriptor() {
+        return sk_einsum_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_forward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, sk_tensor *out, sk_tensor *argmax)
+     * }
+     */
+    public static MethodHandle sk_einsum_forward$handle() {
+        return sk_einsum_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_forward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, sk_tensor *out, sk_tensor *argmax)
+     * }
+     */
+    public static MemorySegment sk_einsum_forward$address() {
+        return sk_einsum_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_forward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, sk_tensor *out, sk_tensor *argmax)
+     * }
+     */
+    public static int sk_einsum_forward(MemorySegment ctx, MemorySegment plan, MemorySegment operands, MemorySegment out, MemorySegment argmax) {
+        var mh$ = sk_einsum_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_forward", ctx, plan, operands, out, argmax);
+            }
+            return (int)mh$.invokeExact(ctx, plan, operands, out, argmax);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_einsum_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_einsum_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, const sk_tensor *out, const sk_tensor *argmax, const sk_tensor *grad_out, sk_tensor *const *grads)
+     * }
+     */
+    public static FunctionDescriptor sk_einsum_backward$descriptor() {
+        return sk_einsum_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, const sk_tensor *out, const sk_tensor *argmax, const sk_tensor *grad_out, sk_tensor *const *grads)
+     * }
+     */
+    public static MethodHandle sk_einsum_backward$handle() {
+        return sk_einsum_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, const sk_tensor *out, const sk_tensor *argmax, const sk_tensor *grad_out, sk_tensor *const *grads)
+     * }
+     */
+    public static MemorySegment sk_einsum_backward$address() {
+        return sk_einsum_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan, const sk_tensor *const *operands, const sk_tensor *out, const sk_tensor *argmax, const sk_tensor *grad_out, sk_tensor *const *grads)
+     * }
+     */
+    public static int sk_einsum_backward(MemorySegment ctx, MemorySegment plan, MemorySegment operands, MemorySegment out, MemorySegment argmax, MemorySegment grad_out, MemorySegment grads) {
+        var mh$ = sk_einsum_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_einsum_backward", ctx, plan, operands, out, argmax, grad_out, grads);
+            }
+            return (int)mh$.invokeExact(ctx, plan, operands, out, argmax, grad_out, grads);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int SK_VERSION_MAJOR = (int)0L;
     /**
      * {@snippet lang=c :
@@ -3370,6 +3829,15 @@ public class semiring_kernels_h {
      */
     public static int SK_DEVICE_NAME_CAPACITY() {
         return SK_DEVICE_NAME_CAPACITY;
+    }
+    private static final int SK_EINSUM_MAX_OPERANDS = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define SK_EINSUM_MAX_OPERANDS 32
+     * }
+     */
+    public static int SK_EINSUM_MAX_OPERANDS() {
+        return SK_EINSUM_MAX_OPERANDS;
     }
 }
 
