@@ -16,6 +16,8 @@ public final class EvalOps {
     private static List<EvalOp> collect() {
         List<EvalOp> ops = new ArrayList<>();
         ops.addAll(MatmulOps.all());
+        ops.addAll(HmmOps.all());
+        ops.addAll(CtcOps.all());
         return Collections.unmodifiableList(ops);
     }
 
