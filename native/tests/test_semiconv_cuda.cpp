@@ -2,6 +2,8 @@
 // without the saved tensors, closing, quadratic kernels and their gradients, the root
 // semifield's negative-value check), and bitwise determinism on the device. Needs a CUDA
 // device: without one the binary reports "skipped" (exit 77) unless SK_REQUIRE_CUDA=1.
+#include <cstring>
+
 #include "cuda_test_util.h"
 #include "semiconv_test_util.h"
 
@@ -20,6 +22,12 @@ void compare(const std::string &what, const std::vector<T> &gpu, const std::vect
                               : close(gpu[e], cpu[e], tol, tol);
         if (!ok && bad++ < 3) CHECK_MSG(false, what << " element " << e << ": cuda " << gpu[e] << " vs cpu " << cpu[e]);
     }
+}
+
+// Bitwise equality (NaN included).
+template <class T>
+bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 template <class T>
@@ -57,11 +65,11 @@ void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input) {
     // a second run gives the same bits again (no atomics).
     DeviceMirror<T> dgi2(gpu, HostTensor<T>(cc.input_shape())), dgk2(gpu, HostTensor<T>(cc.kernel_shape()));
     CHECK_OK(sk_semiconv_backward(gpu, &o, din.d(), dk.d(), nullptr, nullptr, dg.d(), dgi2.d(), dgk2.d()));
-    CHECK_MSG(dgi2.download() == dgi.download() && dgk2.download() == dgk.download(),
+    CHECK_MSG(same_bits(dgi2.download(), dgi.download()) && same_bits(dgk2.download(), dgk.download()),
               name << ": device backward not reproducible / recomputation differs");
     DeviceMirror<T> dout2(gpu, HostTensor<T>(cc.output_shape()));
     CHECK_OK(sk_semiconv_forward(gpu, &o, din.d(), dk.d(), dout2.d(), nullptr));
-    CHECK_MSG(dout2.download() == dout.download(), name << ": device forward not reproducible");
+    CHECK_MSG(same_bits(dout2.download(), dout.download()), name << ": device forward not reproducible");
 }
 
 TEST(cpu_and_cuda_agree_on_every_case) {
