@@ -210,39 +210,40 @@ struct LogAccumulator {
 template <class T>
 struct TropicalMaxField {
     static constexpr bool kSelect = true;
+    static constexpr bool kNeedsOutput = false;
     using Accumulator = SelectAccumulator<T, true>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x + w; }
     SK_HD T d_input(T, T) const { return T(1); }
     SK_HD T d_kernel(T, T) const { return T(1); }
-    SK_HD T weight(T, T) const { return T(1); }
 };
 
 template <class T>
 struct TropicalMinField {
     static constexpr bool kSelect = true;
+    static constexpr bool kNeedsOutput = false;
     using Accumulator = SelectAccumulator<T, false>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x - w; }
     SK_HD T d_input(T, T) const { return T(1); }
     SK_HD T d_kernel(T, T) const { return T(-1); }
-    SK_HD T weight(T, T) const { return T(1); }
 };
 
 template <class T>
 struct LinearField {
     static constexpr bool kSelect = false;
+    static constexpr bool kNeedsOutput = false;  // d out / d term = 1: output not read
     using Accumulator = SumAccumulator<T>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x * w; }
     SK_HD T d_input(T, T w) const { return w; }
     SK_HD T d_kernel(T x, T) const { return x; }
-    SK_HD T weight(T, T) const { return T(1); }
 };
 
 template <class T>
 struct RootField {
     static constexpr bool kSelect = false;
+    static constexpr bool kNeedsOutput = true;
     using Accumulator = RootAccumulator<T>;
     T p;
     SK_HD Accumulator accumulator() const { return Accumulator(p); }
@@ -262,6 +263,7 @@ struct RootField {
 template <class T>
 struct LogField {
     static constexpr bool kSelect = false;
+    static constexpr bool kNeedsOutput = true;
     using Accumulator = LogAccumulator<T>;
     T mu;
     SK_HD Accumulator accumulator() const { return Accumulator(mu); }
@@ -392,10 +394,16 @@ SK_HD T routed_gradient(const Problem<T> &P, const F &field, const BackwardIn<T>
     if constexpr (F::kSelect) {
         const std::int32_t winner = in.provenance(b, o, P.channels_add ? c_local : 0, oz, oy, ox);
         return winner == tap ? g : T(0);
-    } else {
+    } else if constexpr (F::kNeedsOutput) {
         (void)P;
         (void)c_local;
         return g * field.weight(v, in.output(b, o, oz, oy, ox));
+    } else {  // linear: the output is not read (its view may be empty)
+        (void)P;
+        (void)c_local;
+        (void)field;
+        (void)v;
+        return g;
     }
 }
 
