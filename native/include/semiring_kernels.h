@@ -783,6 +783,184 @@ SK_API sk_status sk_einsum_backward(sk_context *ctx, const sk_einsum_plan *plan,
                                     sk_tensor *const *grads);
 /* ==== end of the Einsum family ============================================================== */
 
+/* ==== Semifield convolution family ========================================================== */
+/* N-D (1, 2 or 3 spatial dimensions) convolution and correlation over a semifield, as in
+ * pytorch_nd_semiconv, with gradients, quadratic (morphological) kernels and closings.
+ *
+ * Shapes (r = options.spatial_rank in 1..3, every tensor of rank 2 + r, any non-negative
+ * strides, float32 or float64, one dtype throughout, all on the context's device):
+ *   input  (B, C_in, n_1 .. n_r)
+ *   kernel (K_out, C_in / groups, k_1 .. k_r)
+ *   output (B, C_out, m_1 .. m_r)
+ * Groups: C_in must be divisible by groups (G). Without group broadcasting K_out = C_out and
+ * G divides C_out: output channel o belongs to group g = o / (C_out / G), reads the input
+ * channels g (C_in/G) .. (g+1)(C_in/G) - 1 and kernel row o. With group broadcasting
+ * (options.group_broadcast = 1) one kernel group is applied to every input group:
+ * C_out = G K_out and output channel o uses kernel row o mod K_out (pytorch_nd_semiconv's
+ * group_broadcasting).
+ *
+ * Geometry, per spatial axis a with input extent n, kernel extent k, stride s >= 1,
+ * dilation d >= 1 and padding p_begin, p_end >= 0:
+ *   m = floor((n + p_begin + p_end - d (k - 1) - 1) / s) + 1, which must be >= 1.
+ * Tap t in [0, k) of output position y reads input position i = y s - p_begin + d t.
+ * kind CORRELATION uses kernel element t there; kind CONVOLUTION uses kernel element k-1-t
+ * (the kernel is mirrored, pytorch_nd_semiconv's "conv"). Padding modes:
+ *   EXPLICIT: options.padding_begin / padding_end per axis (the "int", "per axis" and
+ *             "((begin, end), ...)" forms of the reference all map to this);
+ *   VALID:    no padding;
+ *   SAME:     computed as for stride 1: total d (k - 1), p_begin = total / 2 (rounded down),
+ *             p_end = total - p_begin (the odd extra at the end); with stride s > 1 the output
+ *             has ceil(n / s) positions.
+ * Padded taps (i outside [0, n)) are skipped exactly: they contribute the semifield's zero, and
+ * never a term, a NaN, a provenance or a gradient.
+ *
+ * Semifields (a (+) b, x (x) w, zero), output[b, o, y] = (+) over the input channels c of o's group
+ * and every non-padded tap t of input[b, c, i(y, t)] (x) kernel[row(o), c, tap(t)]:
+ *   TROPICAL_MAX (T+): (max, x + w, -inf)   - dilation; max pooling with an all-zero kernel.
+ *   TROPICAL_MIN (T-): (min, x - w, +inf)   - erosion with the negated kernel.
+ *   LINEAR:            (+, x * w, 0)        - ordinary convolution.
+ *   ROOT (R_p):        (a (+) b = (a^p + b^p)^(1/p), x * w, 0 for p > 0 and +inf for p < 0),
+ *                      p = options.p != 0; input and kernel must be >= 0 (checked; a negative
+ *                      value is SK_ERROR_INVALID_ARGUMENT naming 'input' or 'kernel', which
+ *                      for a CUDA context costs one scan and one wait on the stream). Computed
+ *                      scaled: m (sum (v/m)^p)^(1/p) with m the dominant term (largest for
+ *                      p > 0, smallest for p < 0), so no power overflows. A zero term decides
+ *                      the result for p < 0 (the output is 0); +inf decides it for p > 0.
+ *   LOG (L_mu):        (a (+) b = (1/mu) log(exp(mu a) + exp(mu b)), x + w, -inf for mu > 0 and
+ *                      +inf for mu < 0), mu = options.mu != 0, either sign (mu -> +inf tends
+ *                      to T+, mu -> -inf to a min). Computed as a max-shifted log-sum-exp of
+ *                      mu (x + w), so exp never overflows.
+ * A window whose taps are all padding gives the zero. NaN in a read input or kernel value
+ * propagates to the output (for the tropical semifields a NaN term wins and is the provenance).
+ * channels_add = 1 (tropical semifields only): the input channels are combined by plain
+ * addition instead of (+): output[b, o, y] = sum_c ((+)_t input[b, c, i] (x) kernel[row(o), c, t]);
+ * a channel whose window is all padding adds the zero (-inf for T+, +inf for T-).
+ * Accumulation is in the input dtype, in a fixed order: channel, then taps in increasing input
+ * position (row-major over the spatial axes); results are deterministic run to run and
+ * independent of the CPU thread count.
+ *
+ * Provenance (tropical semifields): int32, the index of the winning term, the first one in
+ * the order above on ties (for CORRELATION that is the lowest kernel index; for CONVOLUTION
+ * the lowest input position), -1 when no term beats the zero (all taps padding, or every term
+ * -inf for T+ / +inf for T-). The index is c (k_1 ... k_r) + the row-major flat index of the
+ * kernel element (the mirrored element for CONVOLUTION), c the channel within the group.
+ * Shape: the output's, or with channels_add (B, C_out, C_in / groups, m_1 .. m_r) holding,
+ * per channel, the flat kernel-element index alone.
+ */
+typedef enum sk_semifield {
+    SK_SEMIFIELD_TROPICAL_MAX = 0,
+    SK_SEMIFIELD_TROPICAL_MIN = 1,
+    SK_SEMIFIELD_LINEAR = 2,
+    SK_SEMIFIELD_ROOT = 3,
+    SK_SEMIFIELD_LOG = 4
+} sk_semifield;
+
+typedef enum sk_semiconv_padding {
+    SK_SEMICONV_PADDING_EXPLICIT = 0, /* padding_begin / padding_end */
+    SK_SEMICONV_PADDING_VALID = 1,    /* none */
+    SK_SEMICONV_PADDING_SAME = 2      /* d (k - 1) in total, the odd extra at the end */
+} sk_semiconv_padding;
+
+typedef enum sk_semiconv_kind {
+    SK_SEMICONV_CONVOLUTION = 0, /* mirrored kernel (pytorch_nd_semiconv's default "conv") */
+    SK_SEMICONV_CORRELATION = 1  /* kernel as given ("corr") */
+} sk_semiconv_kind;
+
+/* Zero-initialise, set struct_size, then at least spatial_rank, groups (>= 1) and, for the
+ * first spatial_rank axes, stride and dilation (>= 1 each: 0 is an error, not a default).
+ * Entries of the per-axis arrays at and past spatial_rank are ignored. */
+typedef struct sk_semiconv_options {
+    int64_t struct_size;      /* sizeof(sk_semiconv_options) */
+    int32_t semifield;        /* sk_semifield */
+    int32_t spatial_rank;     /* 1, 2 or 3 */
+    int32_t kind;             /* sk_semiconv_kind */
+    int32_t padding_mode;     /* sk_semiconv_padding */
+    int32_t groups;           /* >= 1, divides C_in (and C_out without group broadcasting) */
+    int32_t group_broadcast;  /* 0 or 1, see above */
+    int32_t channels_add;     /* 0 or 1; 1 only with TROPICAL_MAX / TROPICAL_MIN */
+    int32_t reserved;         /* must be 0 */
+    double p;                 /* ROOT: the power, != 0 and finite; ignored otherwise */
+    double mu;                /* LOG: the temperature, != 0 and finite; ignored otherwise */
+    int64_t stride[3];        /* per spatial axis, >= 1 */
+    int64_t dilation[3];      /* per spatial axis, >= 1 */
+    int64_t padding_begin[3]; /* per spatial axis, >= 0; EXPLICIT mode only */
+    int64_t padding_end[3];   /* per spatial axis, >= 0; EXPLICIT mode only */
+} sk_semiconv_options;
+
+/* Forward. output (B, C_out, m_1 .. m_r) as above. provenance: optional (NULL to skip), int32,
+ * tropical semifields only (SK_ERROR_INVALID_ARGUMENT otherwise); shape as described above. */
+SK_API sk_status sk_semiconv_forward(sk_context *ctx, const sk_semiconv_options *options,
+                                     const sk_tensor *input, const sk_tensor *kernel,
+                                     sk_tensor *output, sk_tensor *provenance);
+
+/* Vector-Jacobian product given grad_output = dL/d output (shape of the output). grad_input
+ * (shape of input) and grad_kernel (shape of kernel) are each optional (NULL skips) and
+ * overwritten; a kernel row shared by several output channels (group broadcasting) gets the
+ * sum over them. Every sum is a gather in a fixed order (no atomics): deterministic.
+ *   TROPICAL_MAX / MIN: grad_output[b, o, y] goes to the provenance's term only: +g to its input
+ *     element, +g (T+) or -g (T-) to its kernel element; nothing where the provenance is -1.
+ *     provenance: the forward's, or NULL to have it recomputed into the workspace. Entries that
+ *     name no non-padded tap of their window route nothing. output is not read (may be NULL).
+ *   LINEAR: d/dx = w, d/dw = x per term; output and provenance are not read (may be NULL).
+ *   ROOT: each term v = x w gets weight (v / out)^(p - 1) (the derivative of out w.r.t. v),
+ *     times w for the input and x for the kernel; 0 where out is 0 or infinite, and for terms
+ *     with v = 0 when p < 1 (where the derivative is unbounded).
+ *   LOG: each term v = x + w gets weight exp(mu (v - out)) (its softmax share), for input and
+ *     kernel alike; 0 where out is infinite.
+ *   ROOT and LOG recompute each weight from output, the forward's result (NULL: recomputed into
+ *   the workspace), rather than storing the unfolded input. A NaN output or term gives NaN
+ *   gradients for the elements it touches. */
+SK_API sk_status sk_semiconv_backward(sk_context *ctx, const sk_semiconv_options *options,
+                                      const sk_tensor *input, const sk_tensor *kernel,
+                                      const sk_tensor *output, const sk_tensor *provenance,
+                                      const sk_tensor *grad_output, sk_tensor *grad_input,
+                                      sk_tensor *grad_kernel);
+
+/* Closing: the dilation (TROPICAL_MAX with the options' geometry) followed by the erosion
+ * (TROPICAL_MIN) with exactly adjoint offsets: if the dilation reads input position
+ * y - p_begin + d t for kernel element w_t, the erosion of its result D reads
+ * D[z + p_begin - d t] - w_t (the opposite kind, padding begin and end swapped), so that
+ * closing(x) >= x everywhere (extensive) for any kernel, even extents included
+ * (pytorch_nd_semiconv's conv-then-corr closing is misaligned by one position for even kernels
+ * and is not extensive). In floating point the bound holds up to the rounding of (x + w) - w:
+ * exactly where those sums are representable, else within a few ulps.
+ * Requirements: options.semifield TROPICAL_MAX, channels_add 0, stride 1 on every axis, padding
+ * totals p_begin + p_end = d (k - 1) per axis (SAME, or EXPLICIT with that total), and
+ * depthwise: groups = C_in with kernel (C_in, 1, k..) or, with group broadcasting, (1, 1, k..).
+ * output has the input's shape. Scratch: one tensor of the input's size from the workspace. */
+SK_API sk_status sk_semiconv_closing(sk_context *ctx, const sk_semiconv_options *options,
+                                     const sk_tensor *input, const sk_tensor *kernel,
+                                     sk_tensor *output);
+
+/* Quadratic (morphological) 2-D kernels. For a kernel of spatial extent (kh, kw) the grid
+ * offsets are u = (y, x) = (i - (kh-1)/2, j - (kw-1)/2) (row, column; half-integers for even
+ * extents) and the value is -u^T S^-1 u (<= 0, 0 at the centre). params (N0, N1, P) and
+ * kernel (N0, N1, kh, kw), float32 or float64, on the context's device; one quadratic per
+ * (N0, N1) pair (the shape of a semiconv kernel: (K_out, C_in / groups)).
+ *   ISOTROPIC   (P = 1): (log s);                S = s^2 I.
+ *   ANISOTROPIC (P = 3): (theta, log s1, log s2); S = R(theta) diag(s1^2, s2^2) R(theta)^T,
+ *                        R(theta) = [[cos, -sin], [sin, cos]]; with theta = 0, s1 acts on the
+ *                        row (y) axis and s2 on the column (x) axis.
+ *   CHOLESKY    (P = 3): (log s1, log s2, r);     rho = tanh(r), S = [[s1^2, rho s1 s2],
+ *                        [rho s1 s2, s2^2]] = L L^T with L = [[s1, 0], [rho s2,
+ *                        sqrt(1 - rho^2) s2]], so u^T S^-1 u = |L^-1 u|^2. */
+typedef enum sk_quadratic_form {
+    SK_QUADRATIC_ISOTROPIC = 0,
+    SK_QUADRATIC_ANISOTROPIC = 1,
+    SK_QUADRATIC_CHOLESKY = 2
+} sk_quadratic_form;
+
+SK_API sk_status sk_quadratic_kernel(sk_context *ctx, int32_t form, const sk_tensor *params,
+                                     sk_tensor *kernel);
+
+/* grad_params (N0, N1, P), overwritten: sum over the grid of grad_kernel times the derivative
+ * of each kernel value w.r.t. each parameter (a per-pair sum in a fixed order). */
+SK_API sk_status sk_quadratic_kernel_backward(sk_context *ctx, int32_t form,
+                                              const sk_tensor *params,
+                                              const sk_tensor *grad_kernel,
+                                              sk_tensor *grad_params);
+/* ==== end of the semifield convolution family ============================================== */
+
 #ifdef __cplusplus
 }
 #endif

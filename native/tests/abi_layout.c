@@ -49,6 +49,22 @@ int main(void) {
     OFFSET(sk_einsum_options, semiring);
     OFFSET(sk_einsum_options, zero_gradient);
     OFFSET(sk_einsum_options, workspace_limit_bytes);
+    SIZE(sk_semiconv_options);
+    OFFSET(sk_semiconv_options, struct_size);
+    OFFSET(sk_semiconv_options, semifield);
+    OFFSET(sk_semiconv_options, spatial_rank);
+    OFFSET(sk_semiconv_options, kind);
+    OFFSET(sk_semiconv_options, padding_mode);
+    OFFSET(sk_semiconv_options, groups);
+    OFFSET(sk_semiconv_options, group_broadcast);
+    OFFSET(sk_semiconv_options, channels_add);
+    OFFSET(sk_semiconv_options, reserved);
+    OFFSET(sk_semiconv_options, p);
+    OFFSET(sk_semiconv_options, mu);
+    OFFSET(sk_semiconv_options, stride);
+    OFFSET(sk_semiconv_options, dilation);
+    OFFSET(sk_semiconv_options, padding_begin);
+    OFFSET(sk_semiconv_options, padding_end);
 
     ENUM(SK_OK);
     ENUM(SK_ERROR_INVALID_ARGUMENT);
@@ -82,6 +98,19 @@ int main(void) {
     ENUM(SK_HMM_INITIAL_ROW0);
     ENUM(SK_EINSUM_ZERO_GRADIENT_ZERO);
     ENUM(SK_EINSUM_ZERO_GRADIENT_NAN);
+    ENUM(SK_SEMIFIELD_TROPICAL_MAX);
+    ENUM(SK_SEMIFIELD_TROPICAL_MIN);
+    ENUM(SK_SEMIFIELD_LINEAR);
+    ENUM(SK_SEMIFIELD_ROOT);
+    ENUM(SK_SEMIFIELD_LOG);
+    ENUM(SK_SEMICONV_PADDING_EXPLICIT);
+    ENUM(SK_SEMICONV_PADDING_VALID);
+    ENUM(SK_SEMICONV_PADDING_SAME);
+    ENUM(SK_SEMICONV_CONVOLUTION);
+    ENUM(SK_SEMICONV_CORRELATION);
+    ENUM(SK_QUADRATIC_ISOTROPIC);
+    ENUM(SK_QUADRATIC_ANISOTROPIC);
+    ENUM(SK_QUADRATIC_CHOLESKY);
 
     DEFINE(SK_VERSION_MAJOR);
     DEFINE(SK_VERSION_MINOR);

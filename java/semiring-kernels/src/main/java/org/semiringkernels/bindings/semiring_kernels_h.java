@@ -391,6 +391,123 @@ public class semiring_kernels_h {
     public static int SK_EINSUM_ZERO_GRADIENT_NAN() {
         return SK_EINSUM_ZERO_GRADIENT_NAN;
     }
+    private static final int SK_SEMIFIELD_TROPICAL_MAX = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semifield.SK_SEMIFIELD_TROPICAL_MAX = 0
+     * }
+     */
+    public static int SK_SEMIFIELD_TROPICAL_MAX() {
+        return SK_SEMIFIELD_TROPICAL_MAX;
+    }
+    private static final int SK_SEMIFIELD_TROPICAL_MIN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semifield.SK_SEMIFIELD_TROPICAL_MIN = 1
+     * }
+     */
+    public static int SK_SEMIFIELD_TROPICAL_MIN() {
+        return SK_SEMIFIELD_TROPICAL_MIN;
+    }
+    private static final int SK_SEMIFIELD_LINEAR = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semifield.SK_SEMIFIELD_LINEAR = 2
+     * }
+     */
+    public static int SK_SEMIFIELD_LINEAR() {
+        return SK_SEMIFIELD_LINEAR;
+    }
+    private static final int SK_SEMIFIELD_ROOT = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semifield.SK_SEMIFIELD_ROOT = 3
+     * }
+     */
+    public static int SK_SEMIFIELD_ROOT() {
+        return SK_SEMIFIELD_ROOT;
+    }
+    private static final int SK_SEMIFIELD_LOG = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semifield.SK_SEMIFIELD_LOG = 4
+     * }
+     */
+    public static int SK_SEMIFIELD_LOG() {
+        return SK_SEMIFIELD_LOG;
+    }
+    private static final int SK_SEMICONV_PADDING_EXPLICIT = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semiconv_padding.SK_SEMICONV_PADDING_EXPLICIT = 0
+     * }
+     */
+    public static int SK_SEMICONV_PADDING_EXPLICIT() {
+        return SK_SEMICONV_PADDING_EXPLICIT;
+    }
+    private static final int SK_SEMICONV_PADDING_VALID = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semiconv_padding.SK_SEMICONV_PADDING_VALID = 1
+     * }
+     */
+    public static int SK_SEMICONV_PADDING_VALID() {
+        return SK_SEMICONV_PADDING_VALID;
+    }
+    private static final int SK_SEMICONV_PADDING_SAME = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semiconv_padding.SK_SEMICONV_PADDING_SAME = 2
+     * }
+     */
+    public static int SK_SEMICONV_PADDING_SAME() {
+        return SK_SEMICONV_PADDING_SAME;
+    }
+    private static final int SK_SEMICONV_CONVOLUTION = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semiconv_kind.SK_SEMICONV_CONVOLUTION = 0
+     * }
+     */
+    public static int SK_SEMICONV_CONVOLUTION() {
+        return SK_SEMICONV_CONVOLUTION;
+    }
+    private static final int SK_SEMICONV_CORRELATION = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_semiconv_kind.SK_SEMICONV_CORRELATION = 1
+     * }
+     */
+    public static int SK_SEMICONV_CORRELATION() {
+        return SK_SEMICONV_CORRELATION;
+    }
+    private static final int SK_QUADRATIC_ISOTROPIC = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_quadratic_form.SK_QUADRATIC_ISOTROPIC = 0
+     * }
+     */
+    public static int SK_QUADRATIC_ISOTROPIC() {
+        return SK_QUADRATIC_ISOTROPIC;
+    }
+    private static final int SK_QUADRATIC_ANISOTROPIC = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_quadratic_form.SK_QUADRATIC_ANISOTROPIC = 1
+     * }
+     */
+    public static int SK_QUADRATIC_ANISOTROPIC() {
+        return SK_QUADRATIC_ANISOTROPIC;
+    }
+    private static final int SK_QUADRATIC_CHOLESKY = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum sk_quadratic_form.SK_QUADRATIC_CHOLESKY = 2
+     * }
+     */
+    public static int SK_QUADRATIC_CHOLESKY() {
+        return SK_QUADRATIC_CHOLESKY;
+    }
 
     private static class sk_version_string {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -3770,6 +3887,330 @@ public class semiring_kernels_h {
                 traceDowncall("sk_einsum_backward", ctx, plan, operands, out, argmax, grad_out, grads);
             }
             return (int)mh$.invokeExact(ctx, plan, operands, out, argmax, grad_out, grads);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semiconv_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semiconv_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_forward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output, sk_tensor *provenance)
+     * }
+     */
+    public static FunctionDescriptor sk_semiconv_forward$descriptor() {
+        return sk_semiconv_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_forward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output, sk_tensor *provenance)
+     * }
+     */
+    public static MethodHandle sk_semiconv_forward$handle() {
+        return sk_semiconv_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_forward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output, sk_tensor *provenance)
+     * }
+     */
+    public static MemorySegment sk_semiconv_forward$address() {
+        return sk_semiconv_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_forward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output, sk_tensor *provenance)
+     * }
+     */
+    public static int sk_semiconv_forward(MemorySegment ctx, MemorySegment options, MemorySegment input, MemorySegment kernel, MemorySegment output, MemorySegment provenance) {
+        var mh$ = sk_semiconv_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semiconv_forward", ctx, options, input, kernel, output, provenance);
+            }
+            return (int)mh$.invokeExact(ctx, options, input, kernel, output, provenance);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semiconv_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semiconv_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_backward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, const sk_tensor *output, const sk_tensor *provenance, const sk_tensor *grad_output, sk_tensor *grad_input, sk_tensor *grad_kernel)
+     * }
+     */
+    public static FunctionDescriptor sk_semiconv_backward$descriptor() {
+        return sk_semiconv_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_backward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, const sk_tensor *output, const sk_tensor *provenance, const sk_tensor *grad_output, sk_tensor *grad_input, sk_tensor *grad_kernel)
+     * }
+     */
+    public static MethodHandle sk_semiconv_backward$handle() {
+        return sk_semiconv_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_backward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, const sk_tensor *output, const sk_tensor *provenance, const sk_tensor *grad_output, sk_tensor *grad_input, sk_tensor *grad_kernel)
+     * }
+     */
+    public static MemorySegment sk_semiconv_backward$address() {
+        return sk_semiconv_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_backward(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, const sk_tensor *output, const sk_tensor *provenance, const sk_tensor *grad_output, sk_tensor *grad_input, sk_tensor *grad_kernel)
+     * }
+     */
+    public static int sk_semiconv_backward(MemorySegment ctx, MemorySegment options, MemorySegment input, MemorySegment kernel, MemorySegment output, MemorySegment provenance, MemorySegment grad_output, MemorySegment grad_input, MemorySegment grad_kernel) {
+        var mh$ = sk_semiconv_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semiconv_backward", ctx, options, input, kernel, output, provenance, grad_output, grad_input, grad_kernel);
+            }
+            return (int)mh$.invokeExact(ctx, options, input, kernel, output, provenance, grad_output, grad_input, grad_kernel);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_semiconv_closing {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_semiconv_closing");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_closing(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output)
+     * }
+     */
+    public static FunctionDescriptor sk_semiconv_closing$descriptor() {
+        return sk_semiconv_closing.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_closing(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output)
+     * }
+     */
+    public static MethodHandle sk_semiconv_closing$handle() {
+        return sk_semiconv_closing.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_closing(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output)
+     * }
+     */
+    public static MemorySegment sk_semiconv_closing$address() {
+        return sk_semiconv_closing.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_semiconv_closing(sk_context *ctx, const sk_semiconv_options *options, const sk_tensor *input, const sk_tensor *kernel, sk_tensor *output)
+     * }
+     */
+    public static int sk_semiconv_closing(MemorySegment ctx, MemorySegment options, MemorySegment input, MemorySegment kernel, MemorySegment output) {
+        var mh$ = sk_semiconv_closing.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_semiconv_closing", ctx, options, input, kernel, output);
+            }
+            return (int)mh$.invokeExact(ctx, options, input, kernel, output);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_quadratic_kernel {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_quadratic_kernel");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel(sk_context *ctx, int32_t form, const sk_tensor *params, sk_tensor *kernel)
+     * }
+     */
+    public static FunctionDescriptor sk_quadratic_kernel$descriptor() {
+        return sk_quadratic_kernel.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel(sk_context *ctx, int32_t form, const sk_tensor *params, sk_tensor *kernel)
+     * }
+     */
+    public static MethodHandle sk_quadratic_kernel$handle() {
+        return sk_quadratic_kernel.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel(sk_context *ctx, int32_t form, const sk_tensor *params, sk_tensor *kernel)
+     * }
+     */
+    public static MemorySegment sk_quadratic_kernel$address() {
+        return sk_quadratic_kernel.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel(sk_context *ctx, int32_t form, const sk_tensor *params, sk_tensor *kernel)
+     * }
+     */
+    public static int sk_quadratic_kernel(MemorySegment ctx, int form, MemorySegment params, MemorySegment kernel) {
+        var mh$ = sk_quadratic_kernel.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_quadratic_kernel", ctx, form, params, kernel);
+            }
+            return (int)mh$.invokeExact(ctx, form, params, kernel);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sk_quadratic_kernel_backward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_INT,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER,
+            semiring_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = semiring_kernels_h.findOrThrow("sk_quadratic_kernel_backward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel_backward(sk_context *ctx, int32_t form, const sk_tensor *params, const sk_tensor *grad_kernel, sk_tensor *grad_params)
+     * }
+     */
+    public static FunctionDescriptor sk_quadratic_kernel_backward$descriptor() {
+        return sk_quadratic_kernel_backward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel_backward(sk_context *ctx, int32_t form, const sk_tensor *params, const sk_tensor *grad_kernel, sk_tensor *grad_params)
+     * }
+     */
+    public static MethodHandle sk_quadratic_kernel_backward$handle() {
+        return sk_quadratic_kernel_backward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel_backward(sk_context *ctx, int32_t form, const sk_tensor *params, const sk_tensor *grad_kernel, sk_tensor *grad_params)
+     * }
+     */
+    public static MemorySegment sk_quadratic_kernel_backward$address() {
+        return sk_quadratic_kernel_backward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sk_status sk_quadratic_kernel_backward(sk_context *ctx, int32_t form, const sk_tensor *params, const sk_tensor *grad_kernel, sk_tensor *grad_params)
+     * }
+     */
+    public static int sk_quadratic_kernel_backward(MemorySegment ctx, int form, MemorySegment params, MemorySegment grad_kernel, MemorySegment grad_params) {
+        var mh$ = sk_quadratic_kernel_backward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sk_quadratic_kernel_backward", ctx, form, params, grad_kernel, grad_params);
+            }
+            return (int)mh$.invokeExact(ctx, form, params, grad_kernel, grad_params);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

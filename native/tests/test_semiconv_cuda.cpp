@@ -1,0 +1,167 @@
+// CPU vs CUDA equivalence of the semifield convolution (forward, provenance, backward with and
+// without the saved tensors, closing, quadratic kernels and their gradients, the root
+// semifield's negative-value check), and bitwise determinism on the device. Needs a CUDA
+// device: without one the binary reports "skipped" (exit 77) unless SK_REQUIRE_CUDA=1.
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "semiconv_test_util.h"
+
+using namespace sktest;
+
+namespace {
+
+// Tropical results are computed with the same additions and comparisons on both devices: equal
+// bits. The smooth semifields may differ by contraction (FMA) and the device's exp / pow.
+template <class T>
+void compare(const std::string &what, const std::vector<T> &gpu, const std::vector<T> &cpu, bool exact) {
+    const Ld tol = std::is_same_v<T, float> ? Ld(5e-5) : Ld(1e-11);
+    int bad = 0;
+    for (size_t e = 0; e < cpu.size(); ++e) {
+        const bool ok = exact ? (std::isnan(cpu[e]) ? std::isnan(gpu[e]) : gpu[e] == cpu[e])
+                              : close(gpu[e], cpu[e], tol, tol);
+        if (!ok && bad++ < 3) CHECK_MSG(false, what << " element " << e << ": cuda " << gpu[e] << " vs cpu " << cpu[e]);
+    }
+}
+
+// Bitwise equality (NaN included).
+template <class T>
+bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+template <class T>
+void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input) {
+    Context cpu, gpu(SK_DEVICE_CUDA, 0);
+    CHECK(gpu.ctx != nullptr);
+    if (!gpu.ctx) return;
+    HostTensor<T> in(cc.input_shape()), k(cc.kernel_shape()), g(cc.output_shape());
+    fill_for(cc, in, rng);
+    fill_for(cc, k, rng);
+    fill_uniform(g, rng, -1, 1);
+    if (nan_input) in.storage[in.storage.size() / 3] = NAN;
+    HostTensor<T> out(cc.output_shape()), gi(cc.input_shape()), gk(cc.kernel_shape());
+    HostTensor<int32_t> prov(cc.provenance_shape());
+    auto o = cc.options();
+    const bool tropical = cc.tropical();
+    CHECK_OK(sk_semiconv_forward(cpu, &o, in.d(), k.d(), out.d(), tropical ? prov.d() : nullptr));
+    CHECK_OK(sk_semiconv_backward(cpu, &o, in.d(), k.d(), out.d(), tropical ? prov.d() : nullptr, g.d(), gi.d(),
+                                  gk.d()));
+
+    DeviceMirror<T> din(gpu, in), dk(gpu, k), dg(gpu, g);
+    DeviceMirror<T> dout(gpu, HostTensor<T>(cc.output_shape(), T(-777)));
+    DeviceMirror<int32_t> dprov(gpu, HostTensor<int32_t>(cc.provenance_shape(), -777));
+    DeviceMirror<T> dgi(gpu, HostTensor<T>(cc.input_shape(), T(-777))), dgk(gpu, HostTensor<T>(cc.kernel_shape(), T(-777)));
+    CHECK_OK(sk_semiconv_forward(gpu, &o, din.d(), dk.d(), dout.d(), tropical ? dprov.d() : nullptr));
+    CHECK_OK(sk_semiconv_backward(gpu, &o, din.d(), dk.d(), dout.d(), tropical ? dprov.d() : nullptr, dg.d(), dgi.d(),
+                                  dgk.d()));
+    const std::string name = describe(cc) + (std::is_same_v<T, float> ? " float32" : " float64");
+    compare(name + " output", dout.download(), out.storage, tropical);
+    if (tropical) CHECK_MSG(dprov.download() == prov.storage, name << ": provenance differs");
+    compare(name + " grad_input", dgi.download(), gi.storage, false);
+    compare(name + " grad_kernel", dgk.download(), gk.storage, false);
+
+    // Recomputed provenance / output on the device: the same bits as with the saved ones, and
+    // a second run gives the same bits again (no atomics).
+    DeviceMirror<T> dgi2(gpu, HostTensor<T>(cc.input_shape())), dgk2(gpu, HostTensor<T>(cc.kernel_shape()));
+    CHECK_OK(sk_semiconv_backward(gpu, &o, din.d(), dk.d(), nullptr, nullptr, dg.d(), dgi2.d(), dgk2.d()));
+    CHECK_MSG(same_bits(dgi2.download(), dgi.download()) && same_bits(dgk2.download(), dgk.download()),
+              name << ": device backward not reproducible / recomputation differs");
+    DeviceMirror<T> dout2(gpu, HostTensor<T>(cc.output_shape()));
+    CHECK_OK(sk_semiconv_forward(gpu, &o, din.d(), dk.d(), dout2.d(), nullptr));
+    CHECK_MSG(same_bits(dout2.download(), dout.download()), name << ": device forward not reproducible");
+}
+
+TEST(cpu_and_cuda_agree_on_every_case) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(71);
+    for (const auto &geometry : geometry_cases())
+        for (auto cc : with_semifields(geometry)) {
+            equivalence<float>(cc, rng, false);
+            equivalence<double>(cc, rng, false);
+            if (cc.tropical()) {
+                cc.channels_add = true;
+                equivalence<float>(cc, rng, false);
+                equivalence<double>(cc, rng, true);
+            }
+        }
+}
+
+TEST(cpu_and_cuda_agree_with_nan_inputs) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(72);
+    for (auto cc : with_semifields(geometry_cases()[5])) equivalence<double>(cc, rng, true);
+}
+
+// A larger depthwise 'same' problem (the benchmark's shape at a smaller batch): many blocks,
+// long kernel-gradient reductions.
+TEST(cpu_and_cuda_agree_on_a_larger_depthwise_problem) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(73);
+    ConvCase cc;
+    cc.name = "depthwise 2x8x40x40 k=5 same";
+    cc.batch = 2;
+    cc.in_channels = cc.kernel_rows = cc.groups = 8;
+    cc.n = {40, 40, 1};
+    cc.k = {5, 5, 1};
+    cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+    for (auto c : with_semifields(cc)) equivalence<float>(c, rng, false);
+}
+
+TEST(closing_and_quadratic_kernels_agree) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(74);
+    Context cpu, gpu(SK_DEVICE_CUDA, 0);
+    for (int64_t kk : {2, 3, 4, 5}) {
+        ConvCase cc;
+        cc.name = "closing";
+        cc.n = {9, 7, 1};
+        cc.k = {kk, kk, 1};
+        cc.in_channels = cc.kernel_rows = cc.groups = 2;
+        cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+        HostTensor<float> in(cc.input_shape()), k(cc.kernel_shape()), out(cc.input_shape());
+        fill_uniform(in, rng, -3, 3);
+        fill_uniform(k, rng, -1, 0);
+        auto o = cc.options();
+        CHECK_OK(sk_semiconv_closing(cpu, &o, in.d(), k.d(), out.d()));
+        DeviceMirror<float> din(gpu, in), dk(gpu, k), dout(gpu, HostTensor<float>(cc.input_shape(), -777.0f));
+        CHECK_OK(sk_semiconv_closing(gpu, &o, din.d(), dk.d(), dout.d()));
+        compare("closing k=" + std::to_string(kk), dout.download(), out.storage, true);
+    }
+    for (int32_t form : {SK_QUADRATIC_ISOTROPIC, SK_QUADRATIC_ANISOTROPIC, SK_QUADRATIC_CHOLESKY}) {
+        const int64_t P = form == SK_QUADRATIC_ISOTROPIC ? 1 : 3;
+        HostTensor<double> params({3, 2, P}), kernel({3, 2, 5, 4}), gk({3, 2, 5, 4}), gp({3, 2, P});
+        fill_uniform(params, rng, -0.7, 0.7);
+        fill_uniform(gk, rng, -1, 1);
+        CHECK_OK(sk_quadratic_kernel(cpu, form, params.d(), kernel.d()));
+        CHECK_OK(sk_quadratic_kernel_backward(cpu, form, params.d(), gk.d(), gp.d()));
+        DeviceMirror<double> dparams(gpu, params), dgk(gpu, gk);
+        DeviceMirror<double> dkernel(gpu, HostTensor<double>({3, 2, 5, 4}, -777)), dgp(gpu, HostTensor<double>({3, 2, P}, -777));
+        CHECK_OK(sk_quadratic_kernel(gpu, form, dparams.d(), dkernel.d()));
+        CHECK_OK(sk_quadratic_kernel_backward(gpu, form, dparams.d(), dgk.d(), dgp.d()));
+        compare("quadratic kernel form " + std::to_string(form), dkernel.download(), kernel.storage, false);
+        compare("quadratic gradient form " + std::to_string(form), dgp.download(), gp.storage, false);
+    }
+}
+
+// The device scan of the root semifield rejects a negative value and writes nothing.
+TEST(root_negative_check_on_the_device) {
+    if (!require_device_or_skip()) return;
+    Context gpu(SK_DEVICE_CUDA, 0);
+    ConvCase cc = geometry_cases()[4];
+    cc.semifield = SK_SEMIFIELD_ROOT;
+    HostTensor<float> in(cc.input_shape(), 1.0f), k(cc.kernel_shape(), 1.0f);
+    in.storage[in.storage.size() - 1] = -1.0f;
+    DeviceMirror<float> din(gpu, in), dk(gpu, k), dout(gpu, HostTensor<float>(cc.output_shape(), 99.0f));
+    auto o = cc.options();
+    CHECK_EQ(sk_semiconv_forward(gpu, &o, din.d(), dk.d(), dout.d(), nullptr), SK_ERROR_INVALID_ARGUMENT);
+    CHECK(std::strstr(sk_last_error(), "input") != nullptr);
+    for (float v : dout.download()) CHECK_EQ(v, 99.0f);
+    in.storage[in.storage.size() - 1] = 1.0f;
+    DeviceMirror<float> din2(gpu, in);
+    CHECK_OK(sk_semiconv_forward(gpu, &o, din2.d(), dk.d(), dout.d(), nullptr));
+}
+
+}  // namespace
+
+TEST_MAIN()
