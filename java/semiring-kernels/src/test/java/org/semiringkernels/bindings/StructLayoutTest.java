@@ -22,11 +22,8 @@ import org.semiringkernels.testing.NativeTools;
 class StructLayoutTest {
 
     static final List<Class<?>> STRUCTS = List.of(sk_tensor.class, sk_device_info.class, sk_matmul_options.class,
-<<<<<<< HEAD
-            sk_ctc_options.class, sk_hmm_options.class, sk_semicrf_options.class, sk_einsum_options.class);
-=======
-            sk_ctc_options.class, sk_hmm_options.class, sk_semiconv_options.class);
->>>>>>> semiconv
+            sk_ctc_options.class, sk_hmm_options.class, sk_semicrf_options.class, sk_einsum_options.class,
+            sk_semiconv_options.class);
 
     @Test
     void bindingsMatchTheCompilersLayout() throws Exception {
