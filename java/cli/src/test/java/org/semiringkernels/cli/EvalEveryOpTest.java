@@ -25,6 +25,8 @@ import org.semiringkernels.Ctc;
 import org.semiringkernels.Hmm;
 import org.semiringkernels.Npy;
 import org.semiringkernels.Semiring;
+import org.semiringkernels.SemiringEinsum;
+import org.semiringkernels.SemifieldConv;
 import org.semiringkernels.Tensor;
 import org.semiringkernels.cli.eval.EvalOp;
 import org.semiringkernels.cli.eval.EvalOps;
@@ -142,6 +144,48 @@ class EvalEveryOpTest {
                         "spans", al.spans().toDoubleArrayConverted(), "frame_scores", al.frameScores().toDoubleArray(),
                         "score", al.score().toDoubleArray())));
                 r.put("ctc.posteriors", new Recipe(in, List.of(), Map.of("posteriors", post.toDoubleArray())));
+            }
+            // einsum
+            Tensor x0 = Tensor.fromArray(normal(6), 2, 3), x1 = Tensor.fromArray(normal(12), 3, 4);
+            Tensor go = Tensor.fromArray(normal(8), 2, 4);
+            try (SemiringEinsum max = SemiringEinsum.compile("ij,jk->ik", Semiring.MAX, x0.shape(), x1.shape());
+                 SemiringEinsum.Result mr = max.forward(ctx, x0, x1);
+                 SemiringEinsum log = SemiringEinsum.compile("ij,jk->ik", Semiring.LOG, x0.shape(), x1.shape());
+                 SemiringEinsum.Result lr = log.forward(ctx, x0, x1);
+                 SemiringEinsum.Gradients lg = log.backward(ctx, List.of(x0, x1), lr.out(), null, go)) {
+                r.put("einsum", new Recipe(Map.of("x0", x0, "x1", x1), List.of("equation=ij,jk->ik", "semiring=max"),
+                        Map.of("out", mr.out().toDoubleArray(), "argmax", mr.argmax().toDoubleArrayConverted())));
+                r.put("einsum.backward", new Recipe(Map.of("x0", x0, "x1", x1, "grad_out", go),
+                        List.of("equation=ij,jk->ik", "semiring=log"),
+                        Map.of("grad_x0", lg.get(0).toDoubleArray(), "grad_x1", lg.get(1).toDoubleArray())));
+            }
+            // semifield convolution, 1-D
+            Tensor input = Tensor.fromArray(normal(6), 1, 1, 6), kernel = Tensor.fromArray(normal(3), 1, 1, 3);
+            Tensor gout = Tensor.fromArray(normal(4), 1, 1, 4);
+            SemifieldConv.Options tmax = SemifieldConv.Options.of(SemifieldConv.Semifield.TROPICAL_MAX, 1);
+            SemifieldConv.Options lin = SemifieldConv.Options.of(SemifieldConv.Semifield.LINEAR, 1);
+            SemifieldConv.Options same = new SemifieldConv.Options(SemifieldConv.Semifield.TROPICAL_MAX, 1,
+                    SemifieldConv.Kind.CONVOLUTION, SemifieldConv.Padding.same(), new long[] {1}, new long[] {1}, 1, false,
+                    false, 2, 1);
+            Tensor params = Tensor.fromArray(new double[] {0.3}, 1, 1, 1), gk = Tensor.fromArray(normal(25), 1, 1, 5, 5);
+            try (SemifieldConv.Result fr = SemifieldConv.forward(ctx, tmax, input, kernel, true);
+                 SemifieldConv.Result lr = SemifieldConv.forward(ctx, lin, input, kernel, false);
+                 SemifieldConv.Gradients cg = SemifieldConv.backward(ctx, lin, input, kernel, lr.output(), null, gout);
+                 Tensor closed = SemifieldConv.closing(ctx, same, input, kernel);
+                 Tensor qk = SemifieldConv.quadraticKernel(ctx, SemifieldConv.QuadraticForm.ISOTROPIC, params, 5, 5);
+                 Tensor gp = Tensor.allocate(ctx, params.dtype(), params.shape())) {
+                SemifieldConv.quadraticKernelBackward(ctx, SemifieldConv.QuadraticForm.ISOTROPIC, params, gk, gp);
+                r.put("semiconv", new Recipe(Map.of("input", input, "kernel", kernel), List.of(),
+                        Map.of("output", fr.output().toDoubleArray(), "provenance", fr.provenance().toDoubleArrayConverted())));
+                r.put("semiconv.backward", new Recipe(Map.of("input", input, "kernel", kernel, "grad_output", gout),
+                        List.of("semifield=linear"), Map.of("grad_input", cg.gradInput().toDoubleArray(),
+                                "grad_kernel", cg.gradKernel().toDoubleArray())));
+                r.put("semiconv.closing", new Recipe(Map.of("input", input, "kernel", kernel), List.of("padding=same"),
+                        Map.of("output", closed.toDoubleArray())));
+                r.put("quadratic_kernel", new Recipe(Map.of("params", params), List.of("size=5"),
+                        Map.of("kernel", qk.toDoubleArray())));
+                r.put("quadratic_kernel.backward", new Recipe(Map.of("params", params, "grad_kernel", gk), List.of(),
+                        Map.of("grad_params", gp.toDoubleArray())));
             }
         }
         return r;

@@ -18,6 +18,8 @@ public final class EvalOps {
         ops.addAll(MatmulOps.all());
         ops.addAll(HmmOps.all());
         ops.addAll(CtcOps.all());
+        ops.addAll(EinsumOps.all());
+        ops.addAll(SemiconvOps.all());
         return Collections.unmodifiableList(ops);
     }
 
