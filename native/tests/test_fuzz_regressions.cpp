@@ -53,4 +53,25 @@ TEST(element_count_overflow_is_a_shape_error) {
     for (float x : storage) CHECK(x >= 1.0f && x <= 4.0f);
 }
 
+// The same overflow in element_count for an *empty* descriptor (one extent 0, the others huge):
+// require_tensor skips the span and count checks of empty tensors, and element_count multiplied
+// the huge extents before reaching the 0 (found through require_disjoint's byte_range on the
+// fuzzer's second run). element_count now returns 0 for an empty shape before multiplying.
+// Under UBSan (ci/test.sh's sanitizer pass) the old code aborts here.
+TEST(empty_tensor_with_huge_extents_counts_zero) {
+    Context ctx;
+    float storage[4] = {1, 2, 3, 4};
+    auto o = matmul_options(SK_SEMIRING_LOG);
+    // A valid call with empty operands and output whose other extents are huge:
+    // a (1, 2^62, 0) x b (1, 0, 0) -> c (2^62, 2^62, 0). Nothing to compute; the output checks
+    // (self-overlap, disjointness) count c's elements, which overflowed before the fix.
+    sk_tensor a = broadcast_giant(storage, 3), b = broadcast_giant(storage, 3), c = broadcast_giant(storage, 3);
+    a.shape[0] = 1, a.shape[2] = 0;
+    b.shape[0] = 1, b.shape[1] = 0, b.shape[2] = 0;
+    c.shape[2] = 0;
+    CHECK_OK(sk_semiring_matmul(ctx, &o, &a, &b, &c, nullptr));
+    CHECK_OK(sk_semiring_matmul_backward(ctx, &o, &a, &b, &c, nullptr, &c, &a, nullptr));
+    for (float x : storage) CHECK(x >= 1.0f && x <= 4.0f);
+}
+
 TEST_MAIN()

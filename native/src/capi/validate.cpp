@@ -19,6 +19,10 @@ std::string shape_string(const sk_tensor &t) {
 }
 
 index_t element_count(const sk_tensor &t) {
+    // An empty tensor counts 0 before anything is multiplied: its other extents need not have a
+    // product that fits (require_tensor bounds the count of non-empty tensors only).
+    for (int d = 0; d < t.rank; ++d)
+        if (t.shape[d] == 0) return 0;
     index_t n = 1;
     for (int d = 0; d < t.rank; ++d) n *= t.shape[d];
     return n;
