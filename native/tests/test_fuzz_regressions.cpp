@@ -74,4 +74,35 @@ TEST(empty_tensor_with_huge_extents_counts_zero) {
     for (float x : storage) CHECK(x >= 1.0f && x <= 4.0f);
 }
 
+// HMM, CPU backend: with B = 0 every input is empty, so T can be huge (here 2^62, broadcast) and
+// for_each_sequence computed the per-sequence scratch size T * N, which overflowed (UBSan: "4611686018427387904 * 3",
+// hmm_cpu.cpp Slot::carve) before finding there was no sequence to run. It now returns first.
+// The shared parameters' gradients of an empty batch are sums over nothing: zeros.
+TEST(hmm_empty_batch_with_huge_steps) {
+    Context ctx;
+    const int64_t n = 3, huge = int64_t(1) << 62;
+    HostTensor<float> initial{{n}, 0.5f}, transition{{n, n}, 0.25f};
+    HostTensor<float> grad_initial{{n}, 99.0f}, grad_transition{{n, n}, 99.0f};
+    HostTensor<int32_t> lengths{{0}};
+    HostTensor<float> emission_storage{{1}, 0.0f}, grad_storage{{1}, 0.0f};
+    sk_tensor emission = *emission_storage.d();
+    emission.rank = 3;
+    emission.shape[0] = 0, emission.shape[1] = huge, emission.shape[2] = n;
+    emission.strides[0] = emission.strides[1] = emission.strides[2] = 0;
+    sk_tensor log_partition = *emission_storage.d();
+    log_partition.rank = 1, log_partition.shape[0] = 0, log_partition.strides[0] = 1;
+    sk_tensor grad_log_partition = *grad_storage.d();
+    grad_log_partition.rank = 1, grad_log_partition.shape[0] = 0, grad_log_partition.strides[0] = 1;
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
+        sk_hmm_options o{sizeof(sk_hmm_options), semiring, SK_HMM_INITIAL_SEPARATE};
+        CHECK_OK(sk_hmm_factored_forward(ctx, &o, initial.d(), transition.d(), &emission, lengths.d(),
+                                         &log_partition));
+        CHECK_OK(sk_hmm_factored_backward(ctx, &o, initial.d(), transition.d(), &emission, lengths.d(),
+                                          &grad_log_partition, grad_initial.d(), grad_transition.d(),
+                                          nullptr));
+        for (float x : grad_initial.storage) CHECK_EQ(x, 0.0f);
+        for (float x : grad_transition.storage) CHECK_EQ(x, 0.0f);
+    }
+}
+
 TEST_MAIN()
