@@ -30,6 +30,7 @@ void sequences(sk_context *ctx, int size, Outputs &out) {
     }
     for (int32_t reduction : {SK_CTC_REDUCTION_NONE, SK_CTC_REDUCTION_SUM, SK_CTC_REDUCTION_MEAN}) {
         for (int32_t gradient : {SK_CTC_GRADIENT_LOG_PROBS, SK_CTC_GRADIENT_FUSED_LOGITS}) {
+            Io io(ctx, out);  // per iteration: its tensors die with it (device copies too)
             sk_ctc_options o{};
             o.struct_size = sizeof o;
             o.reduction = reduction;
@@ -37,36 +38,37 @@ void sequences(sk_context *ctx, int size, Outputs &out) {
             const std::vector<int64_t> loss_shape = reduction == SK_CTC_REDUCTION_NONE ? std::vector<int64_t>{batch}
                                                                                        : std::vector<int64_t>{};
             HostTensor<T> loss(loss_shape), grad_loss(loss_shape, T(1)), grad({steps, batch, classes});
-            out.status(sk_ctc_loss(ctx, &o, log_probs.d(), targets.d(), input_lengths.d(), target_lengths.d(), loss.d()),
+            out.status(sk_ctc_loss(ctx, &o, io.d(log_probs), io.d(targets), io.d(input_lengths), io.d(target_lengths), io.d(loss)),
                        "sk_ctc_loss");
-            out.add(loss);
-            out.status(sk_ctc_loss_backward(ctx, &o, log_probs.d(), targets.d(), input_lengths.d(), target_lengths.d(),
-                                            grad_loss.d(), grad.d(), loss.d()),
+            io.add(loss);
+            out.status(sk_ctc_loss_backward(ctx, &o, io.d(log_probs), io.d(targets), io.d(input_lengths), io.d(target_lengths),
+                                            io.d(grad_loss), io.d(grad), io.d(loss)),
                        "sk_ctc_loss_backward");
-            out.add(grad);
-            out.add(loss);
-            out.status(sk_ctc_loss_fused_logits(ctx, &o, logits.d(), targets.d(), input_lengths.d(), target_lengths.d(),
-                                                grad_loss.d(), loss.d(), grad.d()),
+            io.add(grad);
+            io.add(loss);
+            out.status(sk_ctc_loss_fused_logits(ctx, &o, io.d(logits), io.d(targets), io.d(input_lengths), io.d(target_lengths),
+                                                io.d(grad_loss), io.d(loss), io.d(grad)),
                        "sk_ctc_loss_fused_logits");
-            out.add(grad);
-            out.add(loss);
+            io.add(grad);
+            io.add(loss);
         }
     }
+    Io io(ctx, out);
     sk_ctc_options o{};
     o.struct_size = sizeof o;
     HostTensor<int32_t> path({batch, steps}), spans({batch, longest, 2});
     HostTensor<T> frame_scores({batch, steps}), score({batch}), posteriors({batch, steps, 2 * longest + 1});
-    out.status(sk_ctc_forced_align(ctx, &o, log_probs.d(), targets.d(), input_lengths.d(), target_lengths.d(), path.d(),
-                                   spans.d(), frame_scores.d(), score.d()),
+    out.status(sk_ctc_forced_align(ctx, &o, io.d(log_probs), io.d(targets), io.d(input_lengths), io.d(target_lengths), io.d(path),
+                                   io.d(spans), io.d(frame_scores), io.d(score)),
                "sk_ctc_forced_align");
-    out.add(path);
-    out.add(spans);
-    out.add(frame_scores);
-    out.add(score);
-    out.status(sk_ctc_posteriors(ctx, &o, log_probs.d(), targets.d(), input_lengths.d(), target_lengths.d(),
-                                 posteriors.d()),
+    io.add(path);
+    io.add(spans);
+    io.add(frame_scores);
+    io.add(score);
+    out.status(sk_ctc_posteriors(ctx, &o, io.d(log_probs), io.d(targets), io.d(input_lengths), io.d(target_lengths),
+                                 io.d(posteriors)),
                "sk_ctc_posteriors");
-    out.add(posteriors);
+    io.add(posteriors);
 }
 }  // namespace
 

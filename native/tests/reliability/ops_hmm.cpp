@@ -16,42 +16,43 @@ void chains(sk_context *ctx, int size, Outputs &out) {
     HostTensor<int32_t> lengths({batch});
     for (int64_t b = 0; b < batch; ++b) lengths.storage[static_cast<std::size_t>(b)] = static_cast<int32_t>(steps - b % 3);
     for (int32_t s : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
+        Io io(ctx, out);  // per iteration: its tensors die with it (device copies too)
         sk_hmm_options o{sizeof(sk_hmm_options), s, SK_HMM_INITIAL_SEPARATE};
         HostTensor<T> z({batch}), gp({batch, steps, n, n}), gi({n}), gt({n, n}), ge({batch, steps, n}),
             marg({batch, steps, n});
-        out.status(sk_hmm_edge_forward(ctx, &o, potentials.d(), initial.d(), lengths.d(), z.d()), "sk_hmm_edge_forward");
-        out.add(z);
-        out.status(sk_hmm_edge_backward(ctx, &o, potentials.d(), initial.d(), lengths.d(), grad.d(), gp.d(), gi.d()),
+        out.status(sk_hmm_edge_forward(ctx, &o, io.d(potentials), io.d(initial), io.d(lengths), io.d(z)), "sk_hmm_edge_forward");
+        io.add(z);
+        out.status(sk_hmm_edge_backward(ctx, &o, io.d(potentials), io.d(initial), io.d(lengths), io.d(grad), io.d(gp), io.d(gi)),
                    "sk_hmm_edge_backward");
-        out.add(gp);
-        out.add(gi);
-        out.status(sk_hmm_factored_forward(ctx, &o, initial.d(), transition.d(), emission.d(), lengths.d(), z.d()),
+        io.add(gp);
+        io.add(gi);
+        out.status(sk_hmm_factored_forward(ctx, &o, io.d(initial), io.d(transition), io.d(emission), io.d(lengths), io.d(z)),
                    "sk_hmm_factored_forward");
-        out.add(z);
-        out.status(sk_hmm_factored_backward(ctx, &o, initial.d(), transition.d(), emission.d(), lengths.d(), grad.d(),
-                                            gi.d(), gt.d(), ge.d()),
+        io.add(z);
+        out.status(sk_hmm_factored_backward(ctx, &o, io.d(initial), io.d(transition), io.d(emission), io.d(lengths), io.d(grad),
+                                            io.d(gi), io.d(gt), io.d(ge)),
                    "sk_hmm_factored_backward");
-        out.add(gi);
-        out.add(gt);
-        out.add(ge);
-        out.status(sk_hmm_factored_marginals(ctx, &o, initial.d(), transition.d(), emission.d(), lengths.d(), marg.d(),
-                                             z.d()),
+        io.add(gi);
+        io.add(gt);
+        io.add(ge);
+        out.status(sk_hmm_factored_marginals(ctx, &o, io.d(initial), io.d(transition), io.d(emission), io.d(lengths), io.d(marg),
+                                             io.d(z)),
                    "sk_hmm_factored_marginals");
-        out.add(marg);
-        out.status(sk_hmm_edge_marginals(ctx, &o, potentials.d(), initial.d(), lengths.d(), marg.d(), nullptr),
+        io.add(marg);
+        out.status(sk_hmm_edge_marginals(ctx, &o, io.d(potentials), io.d(initial), io.d(lengths), io.d(marg), nullptr),
                    "sk_hmm_edge_marginals");
-        out.add(marg);
+        io.add(marg);
         if (s != SK_SEMIRING_MAX) continue;
         HostTensor<int32_t> path({batch, steps});
-        out.status(sk_hmm_edge_viterbi(ctx, &o, potentials.d(), initial.d(), lengths.d(), z.d(), path.d()),
+        out.status(sk_hmm_edge_viterbi(ctx, &o, io.d(potentials), io.d(initial), io.d(lengths), io.d(z), io.d(path)),
                    "sk_hmm_edge_viterbi");
-        out.add(z);
-        out.add(path);
-        out.status(sk_hmm_factored_viterbi(ctx, &o, initial.d(), transition.d(), emission.d(), lengths.d(), z.d(),
-                                           path.d()),
+        io.add(z);
+        io.add(path);
+        out.status(sk_hmm_factored_viterbi(ctx, &o, io.d(initial), io.d(transition), io.d(emission), io.d(lengths), io.d(z),
+                                           io.d(path)),
                    "sk_hmm_factored_viterbi");
-        out.add(z);
-        out.add(path);
+        io.add(z);
+        io.add(path);
     }
 }
 }  // namespace

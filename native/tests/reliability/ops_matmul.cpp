@@ -12,21 +12,22 @@ void products(sk_context *ctx, int size, Outputs &out) {
     const int64_t batch = size ? 3 : 2, m = size ? 48 : 3, k = size ? 40 : 4, n = size ? 36 : 2;
     auto a = seeded<T>({batch, m, k}, rng), b = seeded<T>({k, n}, rng), g = seeded<T>({batch, m, n}, rng);
     for (int32_t s : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_MIN, SK_SEMIRING_REAL, SK_SEMIRING_BOOLEAN}) {
+        Io io(ctx, out);  // per iteration: its tensors die with it (device copies too)
         const auto o = matmul_options(s);
         const bool selection = s == SK_SEMIRING_MAX || s == SK_SEMIRING_MIN;
         HostTensor<T> c({batch, m, n});
         HostTensor<int32_t> argmax({batch, m, n});
-        out.status(sk_semiring_matmul(ctx, &o, a.d(), b.d(), c.d(), selection ? argmax.d() : nullptr),
+        out.status(sk_semiring_matmul(ctx, &o, io.d(a), io.d(b), io.d(c), selection ? io.d(argmax) : nullptr),
                    "sk_semiring_matmul");
-        out.add(c);
-        if (selection) out.add(argmax);
+        io.add(c);
+        if (selection) io.add(argmax);
         if (s == SK_SEMIRING_BOOLEAN) continue;
         HostTensor<T> ga({batch, m, k}), gb({k, n});
-        out.status(sk_semiring_matmul_backward(ctx, &o, a.d(), b.d(), c.d(), selection ? argmax.d() : nullptr,
-                                               g.d(), ga.d(), gb.d()),
+        out.status(sk_semiring_matmul_backward(ctx, &o, io.d(a), io.d(b), io.d(c), selection ? io.d(argmax) : nullptr,
+                                               io.d(g), io.d(ga), io.d(gb)),
                    "sk_semiring_matmul_backward");
-        out.add(ga);
-        out.add(gb);
+        io.add(ga);
+        io.add(gb);
     }
 }
 }  // namespace

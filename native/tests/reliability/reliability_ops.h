@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,6 +33,58 @@ struct Outputs {
         if (s == SK_OK) return;
         if (failures++ == 0) first_error = std::string(what) + ": " + sk_last_error();
     }
+};
+
+// Hands the workload's tensors to the context: host descriptors for a CPU context; for a CUDA
+// context a device copy of each tensor's storage (made on first use, reused after, so an output
+// fed back as an input stays on the device), copied back by add().
+class Io {
+public:
+    Io(sk_context *ctx, Outputs &out) : ctx_(ctx), out_(out) {
+        int32_t type = SK_DEVICE_CPU, index = 0;
+        sk_context_device(ctx, &type, &index);
+        cuda_ = type == SK_DEVICE_CUDA;
+    }
+    ~Io() {
+        for (auto &entry : mirrors_) sk_free(ctx_, entry.second.desc.data);
+    }
+    Io(const Io &) = delete;
+    Io &operator=(const Io &) = delete;
+
+    template <class T>
+    sk_tensor *d(HostTensor<T> &t) {
+        if (!cuda_) return t.d();
+        auto found = mirrors_.find(t.storage.data());
+        if (found != mirrors_.end()) return &found->second.desc;
+        Mirror m{t.desc, static_cast<int64_t>(t.storage.size() * sizeof(T))};
+        void *ptr = nullptr;
+        out_.status(sk_malloc(ctx_, m.bytes, &ptr), "sk_malloc");
+        out_.status(sk_memcpy(ctx_, ptr, SK_DEVICE_CUDA, t.storage.data(), SK_DEVICE_CPU, m.bytes), "sk_memcpy");
+        m.desc.data = ptr;
+        m.desc.device_type = SK_DEVICE_CUDA;
+        m.desc.device_index = 0;
+        return &mirrors_.emplace(t.storage.data(), m).first->second.desc;
+    }
+    // Appends t's bytes (from the device when it has a copy there) to the outputs.
+    template <class T>
+    void add(HostTensor<T> &t) {
+        auto found = mirrors_.find(t.storage.data());
+        if (found != mirrors_.end())
+            out_.status(sk_memcpy(ctx_, t.storage.data(), SK_DEVICE_CPU, found->second.desc.data, SK_DEVICE_CUDA,
+                                  found->second.bytes),
+                        "sk_memcpy");
+        out_.add(t);
+    }
+
+private:
+    struct Mirror {
+        sk_tensor desc;
+        int64_t bytes;
+    };
+    sk_context *ctx_;
+    Outputs &out_;
+    bool cuda_ = false;
+    std::map<const void *, Mirror> mirrors_;
 };
 
 // `size` scales the inputs: 0 = tiny (for 10^5-call loops), 1 = large enough that every
