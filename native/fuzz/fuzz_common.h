@@ -88,9 +88,10 @@ public:
             case 3: size = in_.ConsumeIntegral<int64_t>(); break;
             default: break;
         }
-        const std::size_t bytes =
-            size >= 8 && static_cast<uint64_t>(size) < sizeof(T) ? static_cast<std::size_t>(size) : sizeof(T);
-        auto storage = std::make_unique<unsigned char[]>(bytes < 8 ? 8 : bytes);
+        const std::size_t bytes = size < 8                                  ? 8
+                                  : static_cast<uint64_t>(size) < sizeof(T) ? static_cast<std::size_t>(size)
+                                                                            : sizeof(T);
+        auto storage = std::make_unique<unsigned char[]>(bytes);
         // Fields past the declared size hold garbage; the library must not read them.
         for (std::size_t i = 8; i < bytes; ++i) storage[i] = in_.ConsumeIntegral<unsigned char>();
         *reinterpret_cast<int64_t *>(storage.get()) = size;
