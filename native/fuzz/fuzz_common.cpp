@@ -250,7 +250,22 @@ void Fuzz::fill(Buffer &buffer, const sk_tensor &t, const TensorPlan &plan, std:
 
 bool Fuzz::affordable() const {
     // A call whose descriptors carry something every entry point must reject before any work
-    // (the API validates everything before computing) is always cheap to make.
+    // (the API validates everything before computing) is always cheap to make, unless an
+    // integer tensor (lengths, labels, argmax) claims so many elements that validating it is
+    // expensive: the library reads those on the host (CTC copies them, one int64 per element),
+    // and under ASan a failing operator new aborts instead of throwing std::bad_alloc.
+    // Likewise any tensor claiming more than 2^26 elements: validation may size host tables by
+    // its extents (CTC's per-sequence plan, B entries), legitimately, and such allocations are
+    // libFuzzer "out-of-memory" reports. 
+    for (const sk_tensor &t : descriptors_) {
+        if (!valid_rank(t)) continue;
+        const bool integer = t.dtype == SK_DTYPE_INT32 || t.dtype == SK_DTYPE_INT64;
+        uint64_t count = 1;
+        // (Zero extents count as 1 here: the library may size tables by the other extents of an
+        // empty tensor too, e.g. CTC's plan by B when T = 0.)
+        for (int d = 0; d < t.rank; ++d) count = saturating_mul(count, static_cast<uint64_t>(std::max<int64_t>(t.shape[d], 1)));
+        if (count > (integer ? kWorkCap : (uint64_t(1) << 26))) return false;
+    }
     uint64_t largest_count = 0, largest_extent = 1;
     for (std::size_t i = 0; i < descriptors_.size(); ++i) {
         const sk_tensor &t = descriptors_[i];
