@@ -19,6 +19,10 @@ std::string shape_string(const sk_tensor &t) {
 }
 
 index_t element_count(const sk_tensor &t) {
+    // An empty tensor counts 0 before anything is multiplied: its other extents need not have a
+    // product that fits (require_tensor bounds the count of non-empty tensors only).
+    for (int d = 0; d < t.rank; ++d)
+        if (t.shape[d] == 0) return 0;
     index_t n = 1;
     for (int d = 0; d < t.rank; ++d) n *= t.shape[d];
     return n;
@@ -57,6 +61,15 @@ const sk_tensor &require_tensor(const sk_tensor *t, const char *name) {
                 fail(SK_ERROR_SHAPE, "argument '%s': shape %s with its strides spans more than "
                      "2^60 bytes", name, shape_string(*t).c_str());
             span += extent * t->strides[d];
+        }
+        // The element count must fit as well (broadcast strides of 0 keep the span small while
+        // the extents' product may not fit in 64 bits; element_count relies on this).
+        index_t count = 1;
+        for (int d = 0; d < t->rank; ++d) {
+            if (t->shape[d] > limit / count)
+                fail(SK_ERROR_SHAPE, "argument '%s': shape %s has more than 2^60 elements", name,
+                     shape_string(*t).c_str());
+            count *= t->shape[d];
         }
         if (!t->data) fail(SK_ERROR_NULL_POINTER, "argument '%s': data pointer is NULL", name);
     }

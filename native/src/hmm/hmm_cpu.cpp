@@ -573,8 +573,11 @@ constexpr index_t kStateParallelMinStates = 128;
 // calls fold(first, count, slots) on the calling thread (batch order).
 template <class T, class Body, class Fold>
 void for_each_sequence(sk_context &ctx, const Model<T> &m, SlotNeeds needs, Body body, Fold fold) {
-    needs.staging = m.form == Form::Factored ? m.transition.stride_j != 1 : m.potentials.s3 != 1;
     const index_t batch = m.shape.batch;
+    // No sequence, no scratch: with B = 0 the inputs are empty, so T and N are not bounded by any
+    // tensor's size and the per-sequence scratch size (T * N) need not even fit in 64 bits.
+    if (batch == 0) return;
+    needs.staging = m.form == Form::Factored ? m.transition.stride_j != 1 : m.potentials.s3 != 1;
     const index_t threads = ctx.num_threads();
     const bool state_parallel = batch < threads && m.shape.states >= kStateParallelMinStates;
     const index_t slots = state_parallel ? 1 : std::max<index_t>(1, std::min(batch, threads));

@@ -125,6 +125,12 @@ abstract sealed class Storage permits Storage.HostArena, Storage.Wrapped, Storag
                 throw new IllegalStateException(what.get() + " wraps a segment whose arena has been closed; "
                         + operation + " cannot use it");
             }
+            // The native call reads the raw address, which no confinement check would see: a
+            // confined arena's memory is usable only by its owner thread (which alone can close it).
+            if (segment != null && !segment.isAccessibleBy(Thread.currentThread())) {
+                throw new WrongThreadException(what.get() + " wraps a segment of a confined arena owned by "
+                        + "another thread; " + operation + " cannot use it from " + Thread.currentThread());
+            }
         }
 
         @Override

@@ -1,0 +1,108 @@
+// Regression tests for the bugs the libFuzzer harnesses (native/fuzz) found, one TEST per
+// finding, each named after what went wrong. The crashing fuzz inputs themselves are kept in
+// native/fuzz/regressions/<family>/ and replayed by ci/fuzz.sh.
+#include <cstring>
+#include <limits>
+
+#include "test_util.h"
+
+using namespace sktest;
+
+namespace {
+
+bool mentions(const char *message, const char *word) { return std::strstr(message, word) != nullptr; }
+
+// A descriptor with huge extents and broadcast (0) strides: a one-element span, but more
+// elements than an int64 can count.
+sk_tensor broadcast_giant(float *data, int rank) {
+    sk_tensor t{};
+    t.data = data;
+    t.dtype = SK_DTYPE_FLOAT32;
+    t.device_type = SK_DEVICE_CPU;
+    t.rank = rank;
+    for (int d = 0; d < rank; ++d) {
+        t.shape[d] = int64_t(1) << 62;
+        t.strides[d] = 0;
+    }
+    return t;
+}
+
+}  // namespace
+
+// validate.cpp's element_count multiplied the extents of a stride-0 descriptor without overflow
+// checks (signed overflow, UBSan: "4611686018427387904 * 3 cannot be represented"), reached
+// from require_no_self_overlap on an output. Such descriptors are now rejected by the common
+// tensor check, for inputs and outputs alike, before anything multiplies the extents.
+TEST(element_count_overflow_is_a_shape_error) {
+    Context ctx;
+    float storage[4] = {1, 2, 3, 4};
+    HostTensor<float> a{{2, 2}, 1.0f}, b{{2, 2}, 1.0f}, c{{2, 2}, 99.0f};
+    auto o = matmul_options(SK_SEMIRING_LOG);
+
+    sk_tensor giant_out = broadcast_giant(storage, 3);
+    giant_out.shape[0] = 3;
+    CHECK_EQ(sk_semiring_matmul(ctx, &o, a.d(), b.d(), &giant_out, nullptr), SK_ERROR_SHAPE);
+    CHECK_MSG(mentions(sk_last_error(), "'c'") && mentions(sk_last_error(), "elements"),
+              sk_last_error());
+
+    sk_tensor giant_in = broadcast_giant(storage, 2);
+    CHECK_EQ(sk_semiring_matmul(ctx, &o, &giant_in, b.d(), c.d(), nullptr), SK_ERROR_SHAPE);
+    CHECK_MSG(mentions(sk_last_error(), "'a'") && mentions(sk_last_error(), "elements"),
+              sk_last_error());
+    for (float x : c.storage) CHECK_EQ(x, 99.0f);
+    for (float x : storage) CHECK(x >= 1.0f && x <= 4.0f);
+}
+
+// The same overflow in element_count for an *empty* descriptor (one extent 0, the others huge):
+// require_tensor skips the span and count checks of empty tensors, and element_count multiplied
+// the huge extents before reaching the 0 (found through require_disjoint's byte_range on the
+// fuzzer's second run). element_count now returns 0 for an empty shape before multiplying.
+// Under UBSan (ci/test.sh's sanitizer pass) the old code aborts here.
+TEST(empty_tensor_with_huge_extents_counts_zero) {
+    Context ctx;
+    float storage[4] = {1, 2, 3, 4};
+    auto o = matmul_options(SK_SEMIRING_LOG);
+    // A valid call with empty operands and output whose other extents are huge:
+    // a (1, 2^62, 0) x b (1, 0, 0) -> c (2^62, 2^62, 0). Nothing to compute; the output checks
+    // (self-overlap, disjointness) count c's elements, which overflowed before the fix.
+    sk_tensor a = broadcast_giant(storage, 3), b = broadcast_giant(storage, 3), c = broadcast_giant(storage, 3);
+    a.shape[0] = 1, a.shape[2] = 0;
+    b.shape[0] = 1, b.shape[1] = 0, b.shape[2] = 0;
+    c.shape[2] = 0;
+    CHECK_OK(sk_semiring_matmul(ctx, &o, &a, &b, &c, nullptr));
+    CHECK_OK(sk_semiring_matmul_backward(ctx, &o, &a, &b, &c, nullptr, &c, &a, nullptr));
+    for (float x : storage) CHECK(x >= 1.0f && x <= 4.0f);
+}
+
+// HMM, CPU backend: with B = 0 every input is empty, so T can be huge (here 2^62, broadcast) and
+// for_each_sequence computed the per-sequence scratch size T * N, which overflowed (UBSan: "4611686018427387904 * 3",
+// hmm_cpu.cpp Slot::carve) before finding there was no sequence to run. It now returns first.
+// The shared parameters' gradients of an empty batch are sums over nothing: zeros.
+TEST(hmm_empty_batch_with_huge_steps) {
+    Context ctx;
+    const int64_t n = 3, huge = int64_t(1) << 62;
+    HostTensor<float> initial{{n}, 0.5f}, transition{{n, n}, 0.25f};
+    HostTensor<float> grad_initial{{n}, 99.0f}, grad_transition{{n, n}, 99.0f};
+    HostTensor<int32_t> lengths{{0}};
+    HostTensor<float> emission_storage{{1}, 0.0f}, grad_storage{{1}, 0.0f};
+    sk_tensor emission = *emission_storage.d();
+    emission.rank = 3;
+    emission.shape[0] = 0, emission.shape[1] = huge, emission.shape[2] = n;
+    emission.strides[0] = emission.strides[1] = emission.strides[2] = 0;
+    sk_tensor log_partition = *emission_storage.d();
+    log_partition.rank = 1, log_partition.shape[0] = 0, log_partition.strides[0] = 1;
+    sk_tensor grad_log_partition = *grad_storage.d();
+    grad_log_partition.rank = 1, grad_log_partition.shape[0] = 0, grad_log_partition.strides[0] = 1;
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX}) {
+        sk_hmm_options o{sizeof(sk_hmm_options), semiring, SK_HMM_INITIAL_SEPARATE};
+        CHECK_OK(sk_hmm_factored_forward(ctx, &o, initial.d(), transition.d(), &emission, lengths.d(),
+                                         &log_partition));
+        CHECK_OK(sk_hmm_factored_backward(ctx, &o, initial.d(), transition.d(), &emission, lengths.d(),
+                                          &grad_log_partition, grad_initial.d(), grad_transition.d(),
+                                          nullptr));
+        for (float x : grad_initial.storage) CHECK_EQ(x, 0.0f);
+        for (float x : grad_transition.storage) CHECK_EQ(x, 0.0f);
+    }
+}
+
+TEST_MAIN()
