@@ -47,14 +47,16 @@ import java.util.Random;
  * @param <O> one observed sequence: {@code int[]} (categorical) or {@code double[][]} (Gaussian,
  *            positions x features)
  */
-public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm {
+public abstract sealed class BaumWelchHmm<O> implements java.io.Serializable permits CategoricalHmm, GaussianHmm {
+
+    private static final long serialVersionUID = 1L;
 
     /**
      * Fitting settings: iteration cap ({@code >= 1}), convergence tolerance on the log-likelihood
      * gain ({@code >= 0}), seed of the random initialisation and the dtype of the native tensors
      * (FLOAT32 or FLOAT64).
      */
-    public record Settings(int maxIterations, double tolerance, long seed, DType dtype) {
+    public record Settings(int maxIterations, double tolerance, long seed, DType dtype) implements java.io.Serializable {
         public Settings {
             if (maxIterations < 1) {
                 throw new IllegalArgumentException("argument 'maxIterations': must be >= 1, got " + maxIterations);
@@ -140,8 +142,14 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
     /** Seeded random emission parameters from the data. */
     abstract void initEmissions(List<O> sequences, Random random);
 
-    /** The emission M-step from the posteriors {@code gamma[b][t][i]} of the E-step. */
-    abstract void updateEmissions(List<O> sequences, double[][][] gamma);
+    /**
+     * The emission model's expected sufficient statistics from the posteriors
+     * {@code gamma[b][t][i]} of the E-step, as matrices that add up across batches.
+     */
+    abstract double[][][] emissionStatistics(List<O> sequences, double[][][] gamma);
+
+    /** The emission M-step from summed {@link #emissionStatistics}. */
+    abstract void maximizeEmissions(double[][][] statistics);
 
     /** Forgets the emission parameters. */
     abstract void clearEmissions();
@@ -190,17 +198,14 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
         checkedContext(context);
         checkSequences(sequences);
         if (!initialized) {
-            initialise(sequences);
+            initialise0(sequences);
         }
         List<Double> history = new ArrayList<>();
         boolean converged = false;
         for (int iteration = 0; iteration < settings.maxIterations(); iteration++) {
-            Expectations e = expectations(context, sequences);
-            double logLikelihood = sum(e.logLikelihoods);
-            updateStart(e.startCounts);
-            updateTransition(e.transitionCounts);
-            updateEmissions(sequences, e.gamma);
-            history.add(logLikelihood);
+            Statistics s = expectedStatistics(context, sequences);
+            maximize(s);
+            history.add(s.logLikelihood());
             if (hasConverged(history, settings.tolerance())) {
                 converged = true;
                 break;
@@ -208,6 +213,113 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
         }
         double[] lls = history.stream().mapToDouble(Double::doubleValue).toArray();
         return new FitReport(lls, lls.length, converged);
+    }
+
+    // ---- the EM steps as separate calls (distributed fitting) -------------------------------------
+
+    /**
+     * The expected sufficient statistics of one E-step over some sequences: their total
+     * log-likelihood and count, expected start counts (N), expected transition counts (N, N) and
+     * the emission model's statistics. Statistics of disjoint sets of sequences {@link #merge} by
+     * addition, so an E-step can be split over batches, threads or machines (the Spark module's
+     * distributed Baum-Welch does) and {@link BaumWelchHmm#maximize} applied to the sum.
+     */
+    public static final class Statistics implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+        private long sequences;
+        private double logLikelihood;
+        private final double[] start;
+        private final double[][] transition;
+        private final double[][][] emission;
+
+        Statistics(long sequences, double logLikelihood, double[] start, double[][] transition, double[][][] emission) {
+            this.sequences = sequences;
+            this.logLikelihood = logLikelihood;
+            this.start = start;
+            this.transition = transition;
+            this.emission = emission;
+        }
+
+        /** Number of sequences summed. */
+        public long sequences() {
+            return sequences;
+        }
+
+        /** {@code sum_b log p(x_b)} under the parameters of the E-step. */
+        public double logLikelihood() {
+            return logLikelihood;
+        }
+
+        /** Adds {@code other} (statistics of other sequences, same model shape) into this; returns this. */
+        public Statistics merge(Statistics other) {
+            Tensor.requireNonNull(other, "other");
+            if (other.start.length != start.length || other.emission.length != emission.length) {
+                throw new IllegalArgumentException("argument 'other': statistics of a model of another shape");
+            }
+            sequences += other.sequences;
+            logLikelihood += other.logLikelihood;
+            add(start, other.start);
+            for (int i = 0; i < transition.length; i++) {
+                add(transition[i], other.transition[i]);
+            }
+            for (int k = 0; k < emission.length; k++) {
+                for (int i = 0; i < emission[k].length; i++) {
+                    add(emission[k][i], other.emission[k][i]);
+                }
+            }
+            return this;
+        }
+
+        private static void add(double[] into, double[] from) {
+            if (into.length != from.length) {
+                throw new IllegalArgumentException("argument 'other': statistics of a model of another shape");
+            }
+            for (int j = 0; j < into.length; j++) {
+                into[j] += from[j];
+            }
+        }
+    }
+
+    /** Statistics of no sequence (the identity of {@link Statistics#merge}) for this model's shape. */
+    public Statistics emptyStatistics() {
+        requireParameters();
+        double[][][] shape = emissionStatistics(List.of(), new double[0][][]);
+        return new Statistics(0, 0, new double[states], new double[states][states], shape);
+    }
+
+    /**
+     * One E-step over {@code sequences} under the current parameters (one batched native forward
+     * and one batched backward; see the class comment), as mergeable statistics.
+     */
+    public Statistics expectedStatistics(Context context, List<O> sequences) {
+        checkedContext(context);
+        checkSequences(sequences);
+        requireParameters();
+        Expectations e = expectations(context, sequences);
+        return new Statistics(sequences.size(), sum(e.logLikelihoods), e.startCounts, e.transitionCounts,
+                emissionStatistics(sequences, e.gamma));
+    }
+
+    /** The M-step from (summed) statistics: start, transition and emission updates. */
+    public void maximize(Statistics statistics) {
+        Tensor.requireNonNull(statistics, "statistics");
+        requireParameters();
+        if (statistics.start.length != states) {
+            throw new IllegalArgumentException("argument 'statistics': " + statistics.start.length
+                    + " states, the model has " + states);
+        }
+        updateStart(statistics.start.clone());
+        updateTransition(statistics.transition);
+        maximizeEmissions(statistics.emission);
+    }
+
+    /**
+     * Draws the seeded initial parameters from {@code sample} (what the first {@link #fit} does
+     * when no parameters are set); for a distributed fit, call it with a sample on the driver.
+     */
+    public void initialise(List<O> sample) {
+        checkSequences(sample);
+        initialise0(sample);
     }
 
     /** Total log-likelihood {@code sum_b log p(x_b)} of the sequences under the current parameters. */
@@ -257,7 +369,7 @@ public abstract sealed class BaumWelchHmm<O> permits CategoricalHmm, GaussianHmm
     // ---- EM steps ------------------------------------------------------------------------------
 
     /** Seeded initialisation: uniform pi, perturbed uniform A, the subclass's emissions. */
-    private void initialise(List<O> sequences) {
+    private void initialise0(List<O> sequences) {
         Random random = new Random(settings.seed());
         start = new double[states];
         Arrays.fill(start, 1.0 / states);

@@ -132,13 +132,19 @@ public final class CategoricalHmm extends BaumWelchHmm<int[]> {
         }
     }
 
-    /** {@code B[i][m] = sum_{x_bt = m} gamma_bt(i) / sum gamma_bt(i)}; rows without occupancy are kept. */
+    /** The expected emission counts {@code counts[i][m] = sum_{x_bt = m} gamma_bt(i)}. */
     @Override
-    void updateEmissions(List<int[]> sequences, double[][][] gamma) {
-        double[][] counts = expectedEmissionCounts(sequences, gamma);
+    double[][][] emissionStatistics(List<int[]> sequences, double[][][] gamma) {
+        return new double[][][] {expectedEmissionCounts(sequences, gamma)};
+    }
+
+    /** {@code B_im = counts[i][m] / sum_m' counts[i][m']}; a state never visited keeps its row. */
+    @Override
+    void maximizeEmissions(double[][][] statistics) {
         for (int i = 0; i < states; i++) {
-            if (normalise(counts[i])) {
-                emission[i] = counts[i];
+            double[] next = statistics[0][i].clone();
+            if (normalise(next)) {
+                emission[i] = next;
             }
         }
     }

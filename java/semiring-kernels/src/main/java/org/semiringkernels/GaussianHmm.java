@@ -269,40 +269,47 @@ public final class GaussianHmm extends BaumWelchHmm<double[][]> {
     }
 
     /** Means, then floored variances, from the posteriors; states without occupancy are kept. */
+    /**
+     * Statistics shifted by the current means m_i (so that they add across batches without the
+     * cancellation of raw second moments): occupancy {@code n_i = sum gamma_i}, first moment
+     * {@code s_id = sum gamma_i (x_d - m_id)} and second moment {@code q_id = sum gamma_i (x_d - m_id)^2}.
+     */
     @Override
-    void updateEmissions(List<double[][]> sequences, double[][][] gamma) {
-        double[] occupancy = new double[states];
-        double[][] weightedSum = new double[states][features];
+    double[][][] emissionStatistics(List<double[][]> sequences, double[][][] gamma) {
+        double[][] occupancy = new double[states][1];
+        double[][] first = new double[states][features];
+        double[][] second = new double[states][features];
         forEachObservation(sequences, gamma, (x, g) -> {
             for (int i = 0; i < states; i++) {
-                occupancy[i] += g[i];
+                occupancy[i][0] += g[i];
                 for (int d = 0; d < features; d++) {
-                    weightedSum[i][d] += g[i] * x[d];
+                    double diff = x[d] - means[i][d];
+                    first[i][d] += g[i] * diff;
+                    second[i][d] += g[i] * diff * diff;
                 }
             }
         });
-        double[][] newMeans = new double[states][features];
+        return new double[][][] {occupancy, first, second};
+    }
+
+    /**
+     * {@code mean_id = m_id + s_id / n_i}, {@code var_id = max(floor, q_id / n_i - (s_id / n_i)^2)}
+     * (the weighted variance about the new mean); a state with {@code n_i = 0} keeps its parameters.
+     */
+    @Override
+    void maximizeEmissions(double[][][] statistics) {
         for (int i = 0; i < states; i++) {
+            double n = statistics[0][i][0];
+            if (!(n > 0)) {
+                continue;
+            }
+            double[] mean = new double[features];
             for (int d = 0; d < features; d++) {
-                newMeans[i][d] = occupancy[i] > 0 ? weightedSum[i][d] / occupancy[i] : means[i][d];
+                double shift = statistics[1][i][d] / n;
+                mean[d] = means[i][d] + shift;
+                variances[i][d] = Math.max(varianceFloor, statistics[2][i][d] / n - shift * shift);
             }
-        }
-        double[][] weightedSquares = new double[states][features];
-        forEachObservation(sequences, gamma, (x, g) -> {
-            for (int i = 0; i < states; i++) {
-                for (int d = 0; d < features; d++) {
-                    double diff = x[d] - newMeans[i][d];
-                    weightedSquares[i][d] += g[i] * diff * diff;
-                }
-            }
-        });
-        for (int i = 0; i < states; i++) {
-            if (occupancy[i] > 0) {
-                for (int d = 0; d < features; d++) {
-                    variances[i][d] = Math.max(varianceFloor, weightedSquares[i][d] / occupancy[i]);
-                }
-                means[i] = newMeans[i];
-            }
+            means[i] = mean;
         }
     }
 

@@ -331,6 +331,125 @@ class SparkOperationsTest {
         assertThrows(IllegalArgumentException.class, () -> Batches.map(in.iterator(), 0, b -> b));
     }
 
+    // ---- distributed Baum-Welch ----------------------------------------------------------------
+
+    static final StructType SYMBOLS = DataTypes.createStructType(List.of(
+            DataTypes.createStructField("id", DataTypes.LongType, false),
+            DataTypes.createStructField("x", DataTypes.createArrayType(DataTypes.IntegerType, true), true)));
+
+    static final StructType FEATURES = DataTypes.createStructType(List.of(
+            DataTypes.createStructField("id", DataTypes.LongType, false),
+            DataTypes.createStructField("x", DataTypes.createArrayType(
+                    DataTypes.createArrayType(DataTypes.DoubleType, true), true), true)));
+
+    static int draw(double[] p, Random rng) {
+        double u = rng.nextDouble(), c = 0;
+        for (int i = 0; i < p.length; i++) {
+            c += p[i];
+            if (u < c) {
+                return i;
+            }
+        }
+        return p.length - 1;
+    }
+
+    static void assertClose(double[][] want, double[][] got, double tol, String what) {
+        for (int i = 0; i < want.length; i++) {
+            for (int j = 0; j < want[i].length; j++) {
+                assertEquals(want[i][j], got[i][j], tol, what + "[" + i + "][" + j + "]");
+            }
+        }
+    }
+
+    @Test
+    void distributedCategoricalBaumWelchEqualsTheSingleMachineFit() {
+        Random rng = new Random(11);
+        double[] pi = {0.6, 0.3, 0.1};
+        double[][] a = {{0.8, 0.15, 0.05}, {0.1, 0.8, 0.1}, {0.2, 0.2, 0.6}};
+        double[][] b = {{0.7, 0.1, 0.1, 0.1}, {0.1, 0.7, 0.1, 0.1}, {0.05, 0.05, 0.1, 0.8}};
+        List<int[]> seqs = new ArrayList<>();
+        List<Row> rows = new ArrayList<>();
+        for (int n = 0; n < 120; n++) {
+            int[] x = new int[10 + rng.nextInt(21)];
+            int z = draw(pi, rng);
+            for (int t = 0; t < x.length; t++) {
+                if (t > 0) {
+                    z = draw(a[z], rng);
+                }
+                x[t] = draw(b[z], rng);
+            }
+            seqs.add(x);
+            rows.add(RowFactory.create((long) n, SparkArrays.seq(Arrays.stream(x).boxed().toList())));
+        }
+        org.semiringkernels.BaumWelchHmm.Settings settings =
+                org.semiringkernels.BaumWelchHmm.Settings.defaults().withMaxIterations(8).withTolerance(0);
+        double[] pi0 = {0.4, 0.3, 0.3};
+        double[][] a0 = {{0.5, 0.3, 0.2}, {0.3, 0.4, 0.3}, {0.2, 0.3, 0.5}};
+        double[][] b0 = {{0.4, 0.2, 0.2, 0.2}, {0.2, 0.4, 0.2, 0.2}, {0.2, 0.2, 0.2, 0.4}};
+        org.semiringkernels.CategoricalHmm single = new org.semiringkernels.CategoricalHmm(3, 4, settings);
+        org.semiringkernels.CategoricalHmm distributed = new org.semiringkernels.CategoricalHmm(3, 4, settings);
+        single.setParameters(pi0, a0, b0);
+        distributed.setParameters(pi0, a0, b0);
+        org.semiringkernels.BaumWelchHmm.FitReport want;
+        try (Context ctx = Context.cpu()) {
+            want = single.fit(ctx, seqs);
+        }
+        Dataset<Row> data = spark.createDataFrame(rows, SYMBOLS).repartition(3);
+        org.semiringkernels.BaumWelchHmm.FitReport got = SparkBaumWelch.fitCategorical(data, "id", "x", distributed, 17, 2);
+        assertEquals(want.iterations(), got.iterations());
+        for (int i = 0; i < want.iterations(); i++) {
+            assertEquals(want.logLikelihoods()[i], got.logLikelihoods()[i], 1e-9 * Math.abs(want.logLikelihoods()[i]));
+        }
+        assertClose(new double[][] {single.startProbabilities()}, new double[][] {distributed.startProbabilities()}, 1e-9, "pi");
+        assertClose(single.transitionProbabilities(), distributed.transitionProbabilities(), 1e-9, "A");
+        assertClose(single.emissionProbabilities(), distributed.emissionProbabilities(), 1e-9, "B");
+
+        List<Row> bad = new ArrayList<>(rows.subList(0, 5));
+        bad.add(RowFactory.create(99L, SparkArrays.seq(List.of(1, 9))));
+        Exception e = assertThrows(Exception.class, () -> SparkBaumWelch.fitCategorical(
+                spark.createDataFrame(bad, SYMBOLS), "id", "x", distributed, 17, 2));
+        assertTrue(causes(e).contains("row 99: column 'x'[1] = 9 is not a symbol"), causes(e));
+    }
+
+    @Test
+    void distributedGaussianBaumWelchEqualsTheSingleMachineFit() {
+        Random rng = new Random(12);
+        double[][] means = {{-2, 0}, {2, 1}};
+        List<double[][]> seqs = new ArrayList<>();
+        List<Row> rows = new ArrayList<>();
+        for (int n = 0; n < 80; n++) {
+            double[][] x = new double[8 + rng.nextInt(20)][2];
+            int z = rng.nextInt(2);
+            List<Object> r = new ArrayList<>();
+            for (int t = 0; t < x.length; t++) {
+                if (t > 0 && rng.nextDouble() < 0.2) {
+                    z = 1 - z;
+                }
+                for (int d = 0; d < 2; d++) {
+                    x[t][d] = means[z][d] + rng.nextGaussian() * 0.7;
+                }
+                r.add(SparkArrays.seq(Arrays.stream(x[t]).boxed().toList()));
+            }
+            seqs.add(x);
+            rows.add(RowFactory.create((long) n, SparkArrays.seq(r)));
+        }
+        org.semiringkernels.BaumWelchHmm.Settings settings =
+                org.semiringkernels.BaumWelchHmm.Settings.defaults().withMaxIterations(6).withTolerance(0);
+        org.semiringkernels.GaussianHmm single = new org.semiringkernels.GaussianHmm(2, 2, 1e-3, settings);
+        org.semiringkernels.GaussianHmm distributed = new org.semiringkernels.GaussianHmm(2, 2, 1e-3, settings);
+        double[] pi0 = {0.5, 0.5};
+        double[][] a0 = {{0.7, 0.3}, {0.3, 0.7}}, m0 = {{-1, 0}, {1, 0}}, v0 = {{1, 1}, {1, 1}};
+        single.setParameters(pi0, a0, m0, v0);
+        distributed.setParameters(pi0, a0, m0, v0);
+        try (Context ctx = Context.cpu()) {
+            single.fit(ctx, seqs);
+        }
+        SparkBaumWelch.fitGaussian(spark.createDataFrame(rows, FEATURES).repartition(2), "id", "x", distributed, 9, 2);
+        assertClose(single.means(), distributed.means(), 1e-9, "means");
+        assertClose(single.variances(), distributed.variances(), 1e-9, "variances");
+        assertClose(single.transitionProbabilities(), distributed.transitionProbabilities(), 1e-9, "A");
+    }
+
     static String causes(Throwable e) {
         StringBuilder s = new StringBuilder();
         for (Throwable t = e; t != null; t = t.getCause()) {
