@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "core/error.h"
 #include "hmm/hmm.h"
@@ -32,6 +33,7 @@ namespace sk::hmm::gpu {
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kChunk = 16;           // register terms per thread per pass
 constexpr int kPrefetchMaxStates = 64;
+constexpr int kLeanTerms = 16;       // register terms per thread of the N <= 64 path (see chain_shape)
 
 template <class T>
 __device__ __forceinline__ T neg_inf() {
@@ -50,26 +52,26 @@ __device__ __forceinline__ T warp_max(T v) {
 }
 
 // Two-pass partial log-sum-exp of the first `count` of 16 register terms.
-template <class T>
-__device__ __forceinline__ LsePartial<T> chunk_lse(const T (&v)[kChunk], int count) {
+template <class T, int Size>
+__device__ __forceinline__ LsePartial<T> chunk_lse(const T (&v)[Size], int count) {
     T m = neg_inf<T>();
 #pragma unroll
-    for (int k = 0; k < kChunk; ++k)
+    for (int k = 0; k < Size; ++k)
         if (k < count) m = max_ignoring_nan(m, v[k]);
     const T shift = finite_or_zero(m);
     T s = T(0);
 #pragma unroll
-    for (int k = 0; k < kChunk; ++k)
+    for (int k = 0; k < Size; ++k)
         if (k < count) s += std::exp(v[k] - shift);
     return {m, s};
 }
 
 // MAX over the first `count` register terms whose indices are first + k * step; strict
 // better() in increasing index order keeps the lowest index on ties and the first NaN.
-template <class T>
-__device__ __forceinline__ void chunk_max(const T (&v)[kChunk], int count, int first, int step, T &best, int &arg) {
+template <class T, int Size>
+__device__ __forceinline__ void chunk_max(const T (&v)[Size], int count, int first, int step, T &best, int &arg) {
 #pragma unroll
-    for (int k = 0; k < kChunk; ++k)
+    for (int k = 0; k < Size; ++k)
         if (k < count && MaxSemiring<T>::better(v[k], best)) {
             best = v[k];
             arg = first + k * step;
@@ -110,24 +112,27 @@ std::size_t chain_smem(index_t n) {
     return static_cast<std::size_t>(2 * n + 128) * sizeof(T) + 32 * sizeof(int);
 }
 
-// Loads one thread's terms of one step into registers. Forward: column `out`, rows
-// x = r + k R, and (em[0]) the emission of the column. Backward: row `out`, columns
-// x = r + k R, and their emissions.
+// The matrix terms one thread reduces: M_t[x, out] (forward) or M_t[out, x] (backward) for
+// x = r + k R, at base + t * step_stride + k * term_stride. Edge form: the potentials of
+// position t; factored form: the transition (step_stride 0; stride_b 0 when shared).
+template <class T>
+struct MatrixTerms {
+    const T *base;
+    index_t step_stride;
+    index_t term_stride;
+    __device__ __forceinline__ const T *at(index_t t) const { return base + t * step_stride; }
+};
+
 template <class T, bool Backward>
-__device__ __forceinline__ void load_terms(const Model<T> &m, index_t b, index_t t, index_t out, bool active, int r,
-                                           int lanes, int first_k, int count, T (&mat)[kChunk], T (&em)[kChunk]) {
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) {
-        if (k >= count) continue;
-        const index_t x = r + static_cast<index_t>(first_k + k) * lanes;
-        if (Backward) {
-            mat[k] = m.step_matrix(b, t, out, x);
-            em[k] = m.step_emission(b, t, x);
-        } else {
-            mat[k] = m.step_matrix(b, t, x, out);
-        }
+__device__ __forceinline__ MatrixTerms<T> matrix_terms(const Model<T> &m, index_t b, index_t out, int r, int lanes) {
+    if (m.form == Form::Factored) {
+        const View3<const T> &tr = m.transition;
+        return {tr.data + b * tr.stride_b + (Backward ? out * tr.stride_i + r * tr.stride_j : r * tr.stride_i + out * tr.stride_j),
+                0, static_cast<index_t>(lanes) * (Backward ? tr.stride_j : tr.stride_i)};
     }
-    if (!Backward && active) em[0] = m.step_emission(b, t, out);
+    const View4<const T> &pot = m.potentials;
+    return {pot.data + b * pot.s0 + (Backward ? out * pot.s2 + r * pot.s3 : r * pot.s2 + out * pot.s3), pot.s1,
+            static_cast<index_t>(lanes) * (Backward ? pot.s3 : pot.s2)};
 }
 
 // The recurrence of sequence b in one direction. Forward: alpha_0 = start scores, then
@@ -183,7 +188,22 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
         return Backward ? mat + (em + (cur[x] - shift)) : (cur[x] - shift) + mat;
     };
 
-    auto step = [&](index_t s, const T (&mat)[kChunk], const T (&em)[kChunk]) {
+    // The end of chain step s: the block maximum of the new vector (per-warp maxima through
+    // parity-double-buffered slots, one barrier), its shift into the float64 offset, the store.
+    auto end_step = [&](index_t s, T thread_max, const T *nxt) {
+        thread_max = warp_max(thread_max);
+        if (lane == 0) wmax[(s & 1) * 32 + warp] = thread_max;
+        __syncthreads();
+        shift = shift_from(static_cast<int>(s & 1));
+        offset += static_cast<double>(shift);
+        store_vector(nxt, s, shift);
+    };
+
+    // The generic step (N > 64): terms streamed from memory in register chunks of kStream,
+    // software-pipelined: chunk c + 1's loads are issued before chunk c is reduced, and
+    // addresses are a per-thread base plus multiples of one stride (MatrixTerms).
+    constexpr int kStream = sizeof(T) == 4 ? kChunk : kChunk / 2;  // float64: 4 x 16 would spill
+    auto step = [&](index_t s) {
         const T *cur = vec + ((s - 1) & 1) * n;
         T *nxt = vec + (s & 1) * n;
         const index_t t = Backward ? length - s : s;  // position of the step matrix
@@ -191,40 +211,51 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
         for (index_t out0 = 0; out0 < n; out0 += groups) {  // uniform across the block
             const index_t out = out0 + group;
             const bool active = out < n;
-            // The forward's emission is added after the reduction: prefetched, or loaded now
-            // so that its latency overlaps the reduction.
-            T emission = T(0);
-            if (!Backward && active) {
-                if constexpr (Prefetch)
-                    emission = em[0];
-                else
-                    emission = m.step_emission(b, t, out);
-            }
-            T raw;
-            int arg = -1;
-            LsePartial<T> part = lse_empty<T>();
-            T best = neg_inf<T>();
-            for (int k0 = 0; k0 < my_terms; k0 += kChunk) {
-                const int count = active ? min(kChunk, my_terms - k0) : 0;
-                T v[kChunk];
-                if constexpr (Prefetch) {
+            const MatrixTerms<T> terms = matrix_terms<T, Backward>(m, b, out, r, lanes);
+            const T *row = terms.at(t);
+            const T *em_row = Backward ? m.emission.data + b * m.emission.stride_b + t * m.emission.stride_i +
+                                             r * m.emission.stride_j
+                                       : nullptr;
+            const index_t em_stride = static_cast<index_t>(lanes) * m.emission.stride_j;
+            const bool factored = m.form == Form::Factored;
+            // The forward's emission is added after the reduction; loaded now so that its
+            // latency overlaps the reduction.
+            const T emission = (!Backward && active) ? m.step_emission(b, t, out) : T(0);
+            T mat[kStream], em[kStream], next_mat[kStream], next_em[kStream];
+            auto load_chunk = [&](int k0, T (&dm)[kStream], T (&de)[kStream]) {
+                const int count = active ? min(kStream, my_terms - k0) : 0;
 #pragma unroll
-                    for (int k = 0; k < kChunk; ++k)
-                        if (k < count) v[k] = combine(cur, r + static_cast<index_t>(k) * lanes, mat[k], em[k]);
-                } else {
-#pragma unroll
-                    for (int k = 0; k < kChunk; ++k) {
-                        if (k >= count) continue;
-                        const index_t x = r + static_cast<index_t>(k0 + k) * lanes;
-                        v[k] = Backward ? combine(cur, x, m.step_matrix(b, t, out, x), m.step_emission(b, t, x))
-                                        : combine(cur, x, m.step_matrix(b, t, x, out), T(0));
+                for (int k = 0; k < kStream; ++k) {
+                    if (k < count) {
+                        dm[k] = row[(k0 + k) * terms.term_stride];
+                        de[k] = (Backward && factored) ? em_row[(k0 + k) * em_stride] : T(0);
                     }
                 }
+            };
+            load_chunk(0, next_mat, next_em);
+            LsePartial<T> part = lse_empty<T>();
+            T best = neg_inf<T>();
+            int arg = -1;
+            for (int k0 = 0; k0 < my_terms; k0 += kStream) {
+                const int count = active ? min(kStream, my_terms - k0) : 0;
+#pragma unroll
+                for (int k = 0; k < kStream; ++k) {
+                    mat[k] = next_mat[k];
+                    em[k] = next_em[k];
+                }
+                if (k0 + kStream < my_terms) load_chunk(k0 + kStream, next_mat, next_em);
+                T v[kStream];
+#pragma unroll
+                for (int k = 0; k < kStream; ++k) {
+                    const index_t x = min(r + static_cast<index_t>(k0 + k) * lanes, n - 1);
+                    v[k] = k < count ? combine(cur, x, mat[k], em[k]) : neg_inf<T>();
+                }
                 if (Max)
-                    chunk_max(v, count, r + k0 * lanes, lanes, best, arg);
+                    chunk_max(v, kStream, r + k0 * lanes, lanes, best, arg);
                 else
-                    part = lse_merge(part, chunk_lse(v, count));
+                    part = lse_merge(part, chunk_lse(v, kStream));
             }
+            T raw;
             if (Max) {
                 for (int o = 1; o < lanes; o <<= 1) shfl_arg_merge(best, arg, o);
                 raw = best;
@@ -239,38 +270,109 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
             }
             if (active) thread_max = max_ignoring_nan(thread_max, raw);
         }
-        thread_max = warp_max(thread_max);
-        if (lane == 0) wmax[(s & 1) * 32 + warp] = thread_max;
-        __syncthreads();
-        shift = shift_from(static_cast<int>(s & 1));
-        offset += static_cast<double>(shift);
-        store_vector(nxt, s, shift);
+        end_step(s, thread_max, nxt);
     };
 
     if constexpr (Prefetch) {
-        // One pass (groups >= n) and at most kChunk terms per thread: the terms of steps s and
-        // s + 1 sit in two register buffers, loaded two steps ahead.
-        T mat0[kChunk], em0[kChunk], mat1[kChunk], em1[kChunk];
+        // N <= 64: one pass (groups >= n) and at most kLeanTerms terms per thread, every loop over
+        // the terms unrolled with no branch on the term index: terms past the thread's count
+        // are -inf (exp gives an exact 0, max and argmax ignore them), so the arithmetic is the
+        // generic step's, term for term. Addresses are a base plus compile-time multiples of one
+        // stride. Edge form: the matrix terms of the next kDepth steps wait in register buffers
+        // (loads issued kDepth steps ahead, off the critical path); factored form: the
+        // transition terms are loaded once and only the emissions stream.
         const index_t out = group;
         const bool active = out < n;
         const int count = active ? my_terms : 0;
-        auto load = [&](index_t s, T (&mat)[kChunk], T (&em)[kChunk]) {
-            if (s >= length) return;
-            load_terms<T, Backward>(m, b, Backward ? length - s : s, out, active, r, lanes, 0, count, mat, em);
-        };
-        load(1, mat0, em0);
-        load(2, mat1, em1);
-        for (index_t s = 1; s < length; s += 2) {
-            step(s, mat0, em0);
-            load(s + 2, mat0, em0);
-            if (s + 1 < length) {
-                step(s + 1, mat1, em1);
-                load(s + 3, mat1, em1);
+        auto run = [&](auto factored_tag) {
+            constexpr bool kFactored = decltype(factored_tag)::value;
+            constexpr int kDepth = sizeof(T) == 4 ? 4 : 2;  // float64 at 4 would spill (512 threads, 128 registers)
+            T fixed[kLeanTerms];
+            T buf[kDepth][kLeanTerms];
+#pragma unroll
+            for (int k = 0; k < kLeanTerms; ++k) {
+                fixed[k] = T(0);
+#pragma unroll
+                for (int d = 0; d < kDepth; ++d) buf[d][k] = T(0);
             }
-        }
+            const MatrixTerms<T> terms = matrix_terms<T, Backward>(m, b, out, r, lanes);
+            if constexpr (kFactored) {
+#pragma unroll
+                for (int k = 0; k < kLeanTerms; ++k) {
+                    if (k < count) fixed[k] = terms.base[k * terms.term_stride];
+                }
+            }
+            // Buffer contents of chain step s: edge, M_t's terms; factored backward, the
+            // emissions of the terms' states; factored forward, the emission of `out` (slot 0).
+            auto load = [&](index_t s, T (&dst)[kLeanTerms]) {
+                if (s >= length) return;
+                const index_t t = Backward ? length - s : s;
+                if constexpr (!kFactored) {
+                    const T *row = terms.at(t);
+#pragma unroll
+                    for (int k = 0; k < kLeanTerms; ++k)
+                        if (k < count) dst[k] = row[k * terms.term_stride];
+                } else if constexpr (Backward) {
+#pragma unroll
+                    for (int k = 0; k < kLeanTerms; ++k)
+                        if (k < count) dst[k] = m.emission(b, t, r + static_cast<index_t>(k) * lanes);
+                } else {
+                    if (active) dst[0] = m.emission(b, t, out);
+                }
+            };
+            auto lean_step = [&](index_t s, const T (&src)[kLeanTerms]) {
+                const T *cur = vec + ((s - 1) & 1) * n;
+                T *nxt = vec + (s & 1) * n;
+                const index_t t = Backward ? length - s : s;
+                T v[kLeanTerms];
+#pragma unroll
+                for (int k = 0; k < kLeanTerms; ++k) {
+                    // Clamped so that padded terms read a valid slot; their value is replaced.
+                    const index_t x = min(r + static_cast<index_t>(k) * lanes, n - 1);
+                    const T c = cur[x] - shift;
+                    const T mat = kFactored ? fixed[k] : src[k];
+                    const T em = (kFactored && Backward) ? src[k] : T(0);
+                    // Same grouping as the CPU: forward (alpha - shift) + M; backward M + (e + (beta - shift)).
+                    const T term = Backward ? mat + (em + c) : c + mat;
+                    v[k] = k < count ? term : neg_inf<T>();
+                }
+                T raw;
+                int arg = -1;
+                if constexpr (Max) {
+                    T best = neg_inf<T>();
+                    chunk_max(v, kLeanTerms, r, lanes, best, arg);
+                    for (int o = 1; o < lanes; o <<= 1) shfl_arg_merge(best, arg, o);
+                    raw = best;
+                } else {
+                    LsePartial<T> part = chunk_lse(v, kLeanTerms);
+                    for (int o = 1; o < lanes; o <<= 1) part = lse_merge(part, shfl_xor(part, o));
+                    raw = lse_value(part);
+                }
+                if (!Backward) raw = raw + ((kFactored && active) ? src[0] : T(0));
+                if (active && r == 0) {
+                    nxt[out] = raw;
+                    if (Max && p.bp) p.bp[(base + t) * n + out] = arg;
+                }
+                end_step(s, active ? raw : neg_inf<T>(), nxt);
+            };
+#pragma unroll
+            for (int d = 0; d < kDepth; ++d) load(1 + d, buf[d]);
+            for (index_t s = 1; s < length; s += kDepth) {
+#pragma unroll
+                for (int d = 0; d < kDepth; ++d) {
+                    if (s + d < length) {  // uniform across the block
+                        lean_step(s + d, buf[d]);
+                        load(s + d + kDepth, buf[d]);
+                    }
+                }
+            }
+        };
+        if (m.form == Form::Factored)
+            run(std::integral_constant<bool, true>{});
+        else
+            run(std::integral_constant<bool, false>{});
     } else {
-        T unused[kChunk];
-        for (index_t s = 1; s < length; ++s) step(s, unused, unused);
+        for (index_t s = 1; s < length; ++s) step(s);
     }
 
     if (Backward) return;
@@ -574,14 +676,19 @@ struct ChainShape {
 
 // Threads, and lanes per output state: the largest power of two R <= 32 with R * N <= threads,
 // so that one pass covers every state up to N = 512. N <= 64 takes the register-prefetch path
-// (at most 16 terms per thread); larger N streams the terms in register chunks (512 threads,
-// so that 128 registers per thread are available and nothing spills).
+// with 128 (N <= 32) or 256 threads, at most kLeanTerms = 16 terms per thread (measured on an
+// H100 at N = 50: 512 threads with 8 terms each was 8% slower, more warps paying the per-step
+// overhead); larger N streams the terms in register chunks (512 threads, so that 128 registers
+// per thread are available and nothing spills).
 inline ChainShape chain_shape(index_t n) {
     ChainShape s{};
     s.threads = n <= 32 ? 128 : n <= 64 ? 256 : 512;
     s.lanes = 1;
     while (s.lanes < 32 && static_cast<index_t>(s.lanes) * 2 * n <= s.threads) s.lanes *= 2;
     s.prefetch = n <= kPrefetchMaxStates;
+    if (s.prefetch && (n + s.lanes - 1) / s.lanes > kLeanTerms)
+        fail(SK_ERROR_INTERNAL, "hmm: chain shape gives %lld terms per thread, the register path holds %d",
+             static_cast<long long>((n + s.lanes - 1) / s.lanes), kLeanTerms);
     return s;
 }
 
