@@ -208,6 +208,8 @@ std::vector<Spec> matmul_specs(bool quick);
 std::vector<Spec> hmm_specs(bool quick);
 std::vector<Spec> ctc_specs(bool quick);
 std::vector<Spec> semicrf_specs(bool quick);
+std::vector<Spec> einsum_specs(bool quick);
+std::vector<Spec> semiconv_specs(bool quick);
 
 // Input sets needed so that the rotated sets exceed a 50 MB L2 (bytes per set given).
 inline size_t rotation_sets(bool rotate, double bytes_per_set) {

@@ -3,9 +3,10 @@
 //   sk_bench [--device cpu|cuda] [--family F]... [--config NAME]... [--list] [--quick]
 //            [--repeats N] [--json FILE] [--no-check]
 //
-// Each family contributes named configurations (bench_FAMILY.cpp: matmul, hmm, ctc, semicrf): a fixed
-// operation, dtype and size, with reproducible random inputs. For each configuration: several
-// input sets rotate when one set would fit in the GPU's L2, warm-up calls come first, then
+// Each family contributes named configurations (bench_FAMILY.cpp: matmul, hmm, ctc, semicrf,
+// einsum, semiconv): a fixed operation, dtype and size, with reproducible random inputs. For
+// each configuration: several input sets rotate when one set would fit in the GPU's L2, warm-up
+// calls come first, then
 // `repeats` timed loops of R calls, each loop between two sk_context_synchronize calls and timed
 // with the host's steady clock (the C API does not expose the context's stream, so no CUDA
 // events); the reported time is the median over loops of the per-call time. R is chosen so that
@@ -120,7 +121,7 @@ struct Options {
 
 [[noreturn]] void usage(const char *message) {
     std::fprintf(stderr,
-                 "%s\nusage: sk_bench [--device cpu|cuda] [--family matmul|hmm|ctc|semicrf]... [--config NAME]...\n"
+                 "%s\nusage: sk_bench [--device cpu|cuda] [--family matmul|hmm|ctc|semicrf|einsum|semiconv]... [--config NAME]...\n"
                  "                [--list] [--quick] [--repeats N] [--json FILE] [--no-check]\n"
                  "A NAME selects every configuration whose name contains it (--config may repeat);\n"
                  "--family keeps only the named families (may repeat).\n",
@@ -145,7 +146,8 @@ Options parse(int argc, char **argv) {
             o.selected.push_back(value());
         } else if (arg == "--family") {
             const std::string f = value();
-            if (f != "matmul" && f != "hmm" && f != "ctc" && f != "semicrf") usage(("unknown family " + f).c_str());
+            if (f != "matmul" && f != "hmm" && f != "ctc" && f != "semicrf" && f != "einsum" && f != "semiconv")
+                usage(("unknown family " + f).c_str());
             o.families.push_back(f);
         } else if (arg == "--list") {
             o.list = true;
@@ -196,7 +198,7 @@ std::string json_number(double x) {
 
 std::vector<Spec> all_specs(bool quick) {
     std::vector<Spec> out;
-    for (auto family : {matmul_specs, hmm_specs, ctc_specs, semicrf_specs}) {
+    for (auto family : {matmul_specs, hmm_specs, ctc_specs, semicrf_specs, einsum_specs, semiconv_specs}) {
         std::vector<Spec> specs = family(quick);
         out.insert(out.end(), specs.begin(), specs.end());
     }

@@ -11,7 +11,10 @@ input sets so that they do not all sit in L2), the same way sk_bench times a loo
     large FP32 matrix product (8192^3);
   - torch.nn.functional.ctc_loss (native kernel, cuDNN off), reduction sum, forward and
     forward + backward, on sk_bench's CTC sizes (time-major log_softmax of N(0, 1) logits,
-    int64 padded targets uniform in [1, C), every input length T).
+    int64 padded targets uniform in [1, C), every input length T);
+  - torch.nn.functional.max_pool2d (flat 'kernel', stride 1, padding k // 2) forward and
+    forward + backward on sk_bench's semifield-convolution sizes (B=32, C=64, 64x64, k=3 and 7;
+    B=8, C=32, 256x256, k=5): the anchor a learned T+ dilation must match.
 The anchors that need their own sources (hmm-backprop, torch-struct, seqdist, ...) are run by
 ../shared/anchors/anchor_bench.py, not here.
 Writes one JSON line per measurement and prints a table.
@@ -122,6 +125,26 @@ def main():
             record("torch.ctc_loss(native)", config + " fwd", ms, calls=calls)
             ms, calls = time_loop(ctc_fwd_bwd, [(lp, targets, il, tl)])
             record("torch.ctc_loss(native)", config + " fwd+bwd", ms, calls=calls)
+
+    pool_sizes = [(32, 64, 64, 3), (32, 64, 64, 7), (8, 32, 256, 5)]
+    if args.quick:
+        pool_sizes = [(max(B // 4, 1), C, N // (4 if N > 64 else 1), k) for B, C, N, k in pool_sizes]
+    for B, C, N, k in pool_sizes:
+        g = torch.Generator(device="cuda").manual_seed(0)
+        x = torch.randn(B, C, N, N, device="cuda", generator=g).requires_grad_(True)
+        config = f"B={B},C={C},{N}x{N},k={k}"
+
+        def pool_fwd(t):
+            return F.max_pool2d(t, k, stride=1, padding=k // 2)
+
+        def pool_fwd_bwd(t):
+            t.grad = None
+            F.max_pool2d(t, k, stride=1, padding=k // 2).sum().backward()
+
+        ms, calls = time_loop(lambda t: pool_fwd(t).detach(), [(x,)])
+        record("torch max_pool2d", config + " fwd", ms, calls=calls)
+        ms, calls = time_loop(pool_fwd_bwd, [(x,)])
+        record("torch max_pool2d", config + " fwd+bwd", ms, calls=calls)
 
     with open(args.json, "a") as f:
         for row in rows:
