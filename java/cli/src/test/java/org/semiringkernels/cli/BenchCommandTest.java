@@ -51,6 +51,26 @@ class BenchCommandTest {
     }
 
     @Test
+    void everyFamilyHasQuickCasesThatRunOnTheCpu() throws IOException {
+        Path out = dir.resolve("all");
+        Run r = run("bench", "--device", "cpu", "--quick", "--repeats", "1", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        List<BenchCase> cases = BenchCases.all(true);
+        List<String> json = Files.readAllLines(out.resolve("bench.jsonl"));
+        assertEquals(cases.size(), json.size(), String.join("\n", json));
+        for (String family : BenchCases.families()) {
+            long expected = cases.stream().filter(c -> c.family().equals(family)).count();
+            assertTrue(expected >= 2, family + " has " + expected + " quick cases");
+            assertEquals(expected, json.stream().filter(l -> l.startsWith("{\"family\":\"" + family + "\"")).count(), family);
+        }
+        for (BenchCase c : cases) {
+            assertTrue(r.out().contains(c.name()), c.name() + " missing from the table:\n" + r.out());
+            assertTrue(c.work() > 0, c.name());
+        }
+        cases.forEach(BenchCase::close);
+    }
+
+    @Test
     void badOptionsExitWithTwo() {
         Run unknown = run("bench", "--family", "nope");
         assertEquals(2, unknown.exit());

@@ -10,12 +10,16 @@ public final class BenchCases {
     }
 
     public static List<String> families() {
-        return List.of("matmul");
+        return List.of("matmul", "hmm", "ctc", "einsum", "semiconv");
     }
 
     public static List<BenchCase> all(boolean quick) {
         List<BenchCase> out = new ArrayList<>();
         out.addAll(MatmulBench.all(quick));
+        out.addAll(HmmBench.all(quick));
+        out.addAll(CtcBench.all(quick));
+        out.addAll(EinsumBench.all(quick));
+        out.addAll(SemiconvBench.all(quick));
         return out;
     }
 }
