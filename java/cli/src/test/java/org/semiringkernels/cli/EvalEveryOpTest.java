@@ -24,6 +24,7 @@ import org.semiringkernels.Context;
 import org.semiringkernels.Ctc;
 import org.semiringkernels.Hmm;
 import org.semiringkernels.Npy;
+import org.semiringkernels.SemiCrf;
 import org.semiringkernels.Semiring;
 import org.semiringkernels.SemiringEinsum;
 import org.semiringkernels.SemifieldConv;
@@ -186,6 +187,53 @@ class EvalEveryOpTest {
                         Map.of("kernel", qk.toDoubleArray())));
                 r.put("quadratic_kernel.backward", new Recipe(Map.of("params", params, "grad_kernel", gk), List.of(),
                         Map.of("grad_params", gp.toDoubleArray())));
+            }
+            // semi-CRF: per-position scores, (C, C) transition, start and boundary scores, mixed lengths
+            int k = 3;
+            Tensor sx = Tensor.fromArray(normal(B * T * C), B, T, C), st = Tensor.fromArray(normal(C * C), C, C);
+            Tensor sd = Tensor.fromArray(normal(k * C), k, C), ss = Tensor.fromArray(normal(C), C);
+            Tensor sps = Tensor.fromArray(normal(B * T * C), B, T, C), spe = Tensor.fromArray(normal(B * T * C), B, T, C);
+            Tensor sl = Tensor.fromArray(new int[] {T, 3}, B), sg = Tensor.fromArray(new double[] {1.0, -0.5}, B);
+            Tensor goldLabels = Tensor.fromArray(new int[] {0, 0, 1, 1, 1, 2, 3, 3, 0, 0}, B, T);
+            SemiCrf.Model sm = new SemiCrf.Model(sx, st, sd, ss, sps, spe);
+            Map<String, Tensor> sin = Map.of("scores", sx, "transition", st, "duration_bias", sd, "start", ss,
+                    "proj_start", sps, "proj_end", spe, "lengths", sl);
+            SemiCrf.Options slog = SemiCrf.Options.defaults();
+            SemiCrf.Options smax = slog.toBuilder().semiring(Semiring.MAX).build();
+            try (Tensor z = SemiCrf.forward(ctx, smax, sm, sl);
+                 SemiCrf.Gradients sgr = SemiCrf.backward(ctx, slog, sm, sl, sg);
+                 SemiCrf.Viterbi sv = SemiCrf.viterbi(ctx, slog, sm, sl);
+                 SemiCrf.Marginals smg = SemiCrf.marginals(ctx, slog, sm, sl);
+                 Tensor gold = SemiCrf.goldScore(ctx, slog, sm, sl, SemiCrf.Gold.labels(goldLabels));
+                 Tensor zl = SemiCrf.forward(ctx, slog, sm, sl)) {
+                r.put("semicrf.forward", new Recipe(sin, List.of("semiring=max"), Map.of("log_partition", z.toDoubleArray())));
+                Map<String, Tensor> withG = new LinkedHashMap<>(sin);
+                withG.put("grad_log_partition", sg);
+                r.put("semicrf.backward", new Recipe(withG, List.of(), Map.of("grad_scores", sgr.gradScores().toDoubleArray(),
+                        "grad_transition", sgr.gradTransition().toDoubleArray(),
+                        "grad_duration_bias", sgr.gradDurationBias().toDoubleArray(),
+                        "grad_start", sgr.gradStart().toDoubleArray(), "grad_proj_start", sgr.gradProjStart().toDoubleArray(),
+                        "grad_proj_end", sgr.gradProjEnd().toDoubleArray(), "log_partition", sgr.value().toDoubleArray())));
+                List<Double> table = new ArrayList<>();
+                List<List<SemiCrf.Segment>> per = sv.segmentsPerSequence();
+                for (int seq = 0; seq < per.size(); seq++) {
+                    for (SemiCrf.Segment seg : per.get(seq)) {
+                        table.addAll(List.of((double) seq, (double) seg.start(), (double) seg.end(), (double) seg.label()));
+                    }
+                }
+                r.put("semicrf.viterbi", new Recipe(sin, List.of(), Map.of("best_score", sv.bestScore().toDoubleArray(),
+                        "segments", table.stream().mapToDouble(Double::doubleValue).toArray(),
+                        "label_path", sv.labelPath().toDoubleArrayConverted())));
+                r.put("semicrf.marginals", new Recipe(sin, List.of(), Map.of("boundary", smg.boundary().toDoubleArray(),
+                        "coverage", smg.coverage().toDoubleArray(), "log_partition", smg.logPartition().toDoubleArray())));
+                Map<String, Tensor> withGold = new LinkedHashMap<>(sin);
+                withGold.put("gold_labels", goldLabels);
+                double[] nll = zl.toDoubleArray();
+                double[] gv = gold.toDoubleArray();
+                for (int seq = 0; seq < B; seq++) {
+                    nll[seq] -= gv[seq];
+                }
+                r.put("semicrf.gold_score", new Recipe(withGold, List.of(), Map.of("score", gv, "nll", nll)));
             }
         }
         return r;

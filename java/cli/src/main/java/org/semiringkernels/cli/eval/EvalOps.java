@@ -20,6 +20,7 @@ public final class EvalOps {
         ops.addAll(CtcOps.all());
         ops.addAll(EinsumOps.all());
         ops.addAll(SemiconvOps.all());
+        ops.addAll(SemiCrfOps.all());
         return Collections.unmodifiableList(ops);
     }
 
