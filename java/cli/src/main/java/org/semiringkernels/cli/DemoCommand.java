@@ -1,6 +1,8 @@
 package org.semiringkernels.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
@@ -11,10 +13,16 @@ import org.semiringkernels.Device;
 import org.semiringkernels.Semiring;
 import org.semiringkernels.SemiringMatmul;
 import org.semiringkernels.Tensor;
+import org.semiringkernels.cli.demo.GeneDemo;
 
 /**
- * {@code demo}: two classic semiring computations on the best device, each checked in Java.
+ * {@code demo}: the main job, then two classic semiring computations, on the best device.
  * <ol>
+ *   <li>The main job ({@link GeneDemo}): trains, from Java, a gene-structure segmenter whose
+ *       output layer is the semi-Markov CRF on synthetic DNA, with the library's forward and
+ *       backward entry points and a plain Java optimiser; prints the per-epoch loss and the
+ *       held-out segment F1, decodes held-out sequences with Viterbi and writes two SVG pictures
+ *       (true vs predicted segmentation, training curves).</li>
  *   <li>All-pairs shortest paths of a random weighted directed graph by repeated min-plus
  *       squaring, {@code D <- D (min,+) D}, ceil(log2(n - 1)) times, against Floyd-Warshall.
  *       Integer weights keep every path length exact in float32, so the check is exact.</li>
@@ -27,12 +35,15 @@ import org.semiringkernels.Tensor;
 final class DemoCommand {
 
     /** Problem sizes and the device. */
-    record Options(int nodes, int states, int length, long seed, Device device) {
+    record Options(int nodes, int states, int length, long seed, Device device, GeneDemo.Config gene, Path out) {
 
         static Options parse(String[] args) {
             int nodes = 512, states = 64, length = 1024;
             long seed = 1;
             Device device = null;
+            GeneDemo.Config g = GeneDemo.Config.defaults();
+            int epochs = g.epochs(), geneLength = g.length(), train = g.trainSequences();
+            Path out = Path.of("demo-output");
             for (int i = 0; i < args.length; i++) {
                 String name = args[i];
                 if (i + 1 >= args.length) {
@@ -45,10 +56,16 @@ final class DemoCommand {
                     case "--length" -> length = positive(name, value, 2);
                     case "--seed" -> seed = Long.parseLong(value);
                     case "--device" -> device = parseDevice(value);
+                    case "--epochs" -> epochs = positive(name, value, 1);
+                    case "--gene-length" -> geneLength = positive(name, value, 50);
+                    case "--train-sequences" -> train = positive(name, value, 1);
+                    case "--out" -> out = Path.of(value);
                     default -> throw new IllegalArgumentException("unknown option " + name);
                 }
             }
-            return new Options(nodes, states, length, seed, device);
+            GeneDemo.Config gene = new GeneDemo.Config(train, g.heldOutSequences(), geneLength,
+                    Math.min(g.maxDuration(), geneLength), epochs, g.batch(), g.window(), g.learningRate(), seed);
+            return new Options(nodes, states, length, seed, device, gene, out);
         }
 
         static int positive(String name, String value, int min) {
@@ -78,13 +95,18 @@ final class DemoCommand {
     private DemoCommand() {
     }
 
-    static int run(Options options, PrintStream out) {
+    static int run(Options options, PrintStream out, PrintStream progress) throws IOException {
         Device device = options.device() != null ? options.device() : Device.best();
         String cause = Device.unavailabilityCause();
         out.println("Semiring Kernels demo on " + device + (device.isCpu() && !cause.isEmpty()
                 ? " (CUDA unavailable: " + cause + ")" : ""));
         long start = System.nanoTime();
         try (Context context = Context.create(device)) {
+            out.println();
+            GeneDemo.Result gene = new GeneDemo(options.gene()).run(context, out, progress, options.out());
+            out.printf(Locale.ROOT, "wrote %s (true vs predicted segmentation) and %s (loss and F1 per epoch)%n",
+                    gene.segmentationSvg().toAbsolutePath(), gene.curvesSvg().toAbsolutePath());
+            out.printf(Locale.ROOT, "main job done in %.1f s%n", seconds(start));
             out.println();
             boolean paths = shortestPaths(context, options, out);
             out.println();

@@ -9,7 +9,8 @@ import org.semiringkernels.loader.NativeLibraryLoadError;
 
 /**
  * {@code semiring-kernels <command>}: {@code info} (versions, native library, devices),
- * {@code demo} (shortest paths and an HMM likelihood on the best device, checked in Java),
+ * {@code demo} (the main job: a semi-CRF gene segmenter trained from Java; then shortest paths
+ * and an HMM likelihood checked in Java, on the best device),
  * {@code eval} (any op on .npy inputs, outputs written as .npy) and {@code bench} (timings beside
  * the public anchors).
  */
@@ -20,11 +21,15 @@ public final class Main {
 
             commands:
               info    version, native library path, CUDA compiled in or not, visible devices
-              demo    all-pairs shortest paths (min-plus squaring) and an HMM log-likelihood
-                      (chain of LOG-semiring products) on the best device, checked against
-                      Floyd-Warshall and the forward algorithm in Java
-                      options: --nodes N (512)  --states S (64)  --length T (1024)
-                               --seed X (1)  --device cpu|cuda:N (best available)
+              demo    the main job on the best device: trains a gene-structure segmenter whose
+                      output layer is the semi-Markov CRF (synthetic DNA, exons/introns/
+                      intergenic), prints loss and held-out segment F1 per epoch, writes
+                      segmentation.svg and training.svg; then all-pairs shortest paths
+                      (min-plus squaring) and an HMM log-likelihood (chain of LOG-semiring
+                      products), checked against Floyd-Warshall and the forward algorithm
+                      options: --epochs E (12)  --gene-length L (1500)  --train-sequences N (16)
+                               --out DIR (demo-output)  --nodes N (512)  --states S (64)
+                               --length T (1024)  --seed X (1)  --device cpu|cuda:N (best)
               eval    run one op on .npy inputs and write its outputs as .npy files:
                       eval OP --in NAME=FILE.npy ... [--set KEY=VALUE ...] --out DIR
                            [--device cpu|cuda:N];  eval --list  describes every op
@@ -55,7 +60,7 @@ public final class Main {
         try {
             return switch (args[0].toLowerCase(Locale.ROOT)) {
                 case "info" -> InfoCommand.run(rest, out);
-                case "demo" -> DemoCommand.run(DemoCommand.Options.parse(rest), out);
+                case "demo" -> DemoCommand.run(DemoCommand.Options.parse(rest), out, err);
                 case "eval" -> EvalCommand.run(rest, out, err);
                 case "bench" -> BenchCommand.run(BenchCommand.parse(rest), out, err);
                 case "help", "-h", "--help" -> {

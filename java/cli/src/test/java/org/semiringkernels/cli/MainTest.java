@@ -6,9 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Random;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.semiringkernels.Context;
 import org.semiringkernels.Device;
 
@@ -35,10 +38,19 @@ class MainTest {
         assertEquals(Device.cudaAvailable(), !r.out().contains("CUDA unavailable:"), r.out());
     }
 
+    @TempDir
+    Path dir;
+
     @Test
-    void smallDemoAgreesWithTheJavaReferences() {
-        Run r = run("demo", "--nodes", "96", "--states", "8", "--length", "37", "--seed", "5", "--device", "cpu");
+    void smallDemoTrainsTheSegmenterAndAgreesWithTheJavaReferences() throws java.io.IOException {
+        Path out = dir.resolve("demo");
+        Run r = run("demo", "--nodes", "96", "--states", "8", "--length", "37", "--seed", "5", "--device", "cpu",
+                "--epochs", "2", "--gene-length", "200", "--train-sequences", "2", "--out", out.toString());
         assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("gene-structure segmentation: 2 training") && r.out().contains("epoch  2/2"), r.out());
+        assertTrue(r.out().contains("wrote " + out.resolve("segmentation.svg").toAbsolutePath()), r.out());
+        assertTrue(Files.readString(out.resolve("training.svg")).startsWith("<svg"));
+        assertTrue(r.err().contains("epoch 2/2 ["), r.err());
         assertTrue(r.out().contains("agreement with Floyd-Warshall: exact (0 of 9216"), r.out());
         assertTrue(r.out().contains("agreement with the forward algorithm: yes"), r.out());
         assertTrue(r.out().contains("OK: both results agree"), r.out());
