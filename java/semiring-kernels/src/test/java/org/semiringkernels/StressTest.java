@@ -41,7 +41,7 @@ class StressTest {
     @BeforeAll
     static void singleThreaded() {
         ServiceLoader.load(StressOp.class).forEach(ops::add);
-        assertTrue(ops.size() >= 5, "stress ops found: " + ops.size());
+        assertTrue(ops.size() >= 6, "stress ops found: " + ops.size());
         try (Context context = Context.cpu()) {
             context.setNumThreads(1);
             for (StressOp op : ops) {

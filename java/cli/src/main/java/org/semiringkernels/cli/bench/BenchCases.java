@@ -10,7 +10,7 @@ public final class BenchCases {
     }
 
     public static List<String> families() {
-        return List.of("matmul", "hmm", "ctc", "einsum", "semiconv");
+        return List.of("matmul", "hmm", "ctc", "semicrf", "einsum", "semiconv");
     }
 
     public static List<BenchCase> all(boolean quick) {
@@ -18,6 +18,7 @@ public final class BenchCases {
         out.addAll(MatmulBench.all(quick));
         out.addAll(HmmBench.all(quick));
         out.addAll(CtcBench.all(quick));
+        out.addAll(SemicrfBench.all(quick));
         out.addAll(EinsumBench.all(quick));
         out.addAll(SemiconvBench.all(quick));
         return out;
