@@ -25,6 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.semiringkernels.Context;
 import org.semiringkernels.Ctc;
 import org.semiringkernels.Hmm;
+import org.semiringkernels.SemiCrf;
 import org.semiringkernels.Semiring;
 import org.semiringkernels.Tensor;
 
@@ -329,6 +330,128 @@ class SparkOperationsTest {
         assertEquals(List.of(5, 5, 5, 5, 3), sizes);
         assertEquals(in.stream().map(x -> x * 2).toList(), out);
         assertThrows(IllegalArgumentException.class, () -> Batches.map(in.iterator(), 0, b -> b));
+    }
+
+    // ---- semi-CRF --------------------------------------------------------------------------------
+
+    static final StructType CRF_INPUT = DataTypes.createStructType(List.of(
+            DataTypes.createStructField("region", DataTypes.LongType, false),
+            DataTypes.createStructField("scores", DataTypes.createArrayType(
+                    DataTypes.createArrayType(DataTypes.DoubleType, true), true), true)));
+
+    static SparkSemiCrf.Parameters crfParameters(int c, int k, Random rng) {
+        double[][] trans = new double[c][c], bias = new double[k][c];
+        double[] start = new double[c];
+        for (int i = 0; i < c; i++) {
+            start[i] = rng.nextGaussian();
+            for (int j = 0; j < c; j++) {
+                trans[i][j] = rng.nextGaussian();
+            }
+            for (int d = 0; d < k; d++) {
+                bias[d][i] = rng.nextGaussian();
+            }
+        }
+        trans[1][1] = Double.NEGATIVE_INFINITY;  // a forbidden self-transition
+        return new SparkSemiCrf.Parameters(trans, bias, start);
+    }
+
+    /** The single-machine reference: one sequence at a time through SemiCrf on a CPU context. */
+    static Object[] crfReference(SparkSemiCrf.Parameters p, double[][] x) {
+        int c = p.labels(), k = p.maxDuration(), t = x.length;
+        double[] flat = new double[t * c], trans = new double[c * c], bias = new double[k * c];
+        for (int s = 0; s < t; s++) {
+            System.arraycopy(x[s], 0, flat, s * c, c);
+        }
+        for (int i = 0; i < c; i++) {
+            System.arraycopy(p.transition()[i], 0, trans, i * c, c);
+        }
+        for (int d = 0; d < k; d++) {
+            System.arraycopy(p.durationBias()[d], 0, bias, d * c, c);
+        }
+        try (Context ctx = Context.cpu();
+             Tensor scores = Tensor.fromArray(flat, 1, t, c);
+             Tensor tr = Tensor.fromArray(trans, c, c);
+             Tensor db = Tensor.fromArray(bias, k, c);
+             Tensor st = Tensor.fromArray(p.start(), c);
+             Tensor lengths = Tensor.fromArray(new long[] {t}, 1)) {
+            SemiCrf.Model model = SemiCrf.Model.of(scores, tr, db).withStart(st);
+            try (Tensor z = SemiCrf.forward(ctx, SemiCrf.Options.defaults(), model, lengths);
+                 SemiCrf.Viterbi v = SemiCrf.viterbi(ctx, SemiCrf.Options.defaults(), model, lengths)) {
+                return new Object[] {z.getDouble(0), v.bestScore().getDouble(0), v.segmentsPerSequence().get(0)};
+            }
+        }
+    }
+
+    @Test
+    void semiCrfSegmentationMatchesTheJavaApiRowByRow() {
+        Random rng = new Random(17);
+        int c = 3, k = 5;
+        SparkSemiCrf.Parameters p = crfParameters(c, k, rng);
+        List<Row> rows = new ArrayList<>();
+        Map<Long, double[][]> data = new HashMap<>();
+        for (long id = 0; id < 40; id++) {
+            double[][] x = emissions(1 + rng.nextInt(30), c, rng);
+            data.put(id, x);
+            rows.add(hmmRow(id, x));
+        }
+        Dataset<Row> input = spark.createDataFrame(rows, CRF_INPUT).repartition(3);
+        List<Row> result = SparkSemiCrf.segment(input, "region", "scores", p,
+                SparkSemiCrf.Options.defaults().withBatchSize(6)).collectAsList();
+        assertEquals(40, result.size(), "no row dropped");
+        for (Row r : result) {
+            long id = r.getLong(0);
+            Object[] want = crfReference(p, data.get(id));
+            assertEquals((double) want[0], r.getDouble(1), 1e-9 * Math.max(1, Math.abs((double) want[0])), "row " + id);
+            assertEquals((double) want[1], r.getDouble(2), 1e-9 * Math.max(1, Math.abs((double) want[1])), "row " + id);
+            @SuppressWarnings("unchecked")
+            List<SemiCrf.Segment> segments = (List<SemiCrf.Segment>) want[2];
+            List<Object> got = SparkArrays.list(r.get(3));
+            assertEquals(segments.size(), got.size(), "row " + id);
+            int end = 0;
+            for (int j = 0; j < got.size(); j++) {
+                Row g = (Row) got.get(j);
+                SemiCrf.Segment w = segments.get(j);
+                assertEquals(List.of(w.start(), w.end(), w.label()),
+                        List.of(g.getInt(g.fieldIndex("start")), g.getInt(g.fieldIndex("end")), g.getInt(g.fieldIndex("label"))),
+                        "row " + id + " segment " + j);
+                assertEquals(end, w.start(), "segments tile the row");
+                end = w.end();
+            }
+            assertEquals(data.get(id).length, end);
+            assertNull(r.get(4));
+        }
+    }
+
+    @Test
+    void semiCrfBadRowsFailTheJobOrGoToTheErrorColumn() {
+        Random rng = new Random(18);
+        SparkSemiCrf.Parameters p = crfParameters(3, 4, rng);
+        List<Row> rows = new ArrayList<>();
+        rows.add(hmmRow(1, emissions(5, 3, rng)));
+        rows.add(RowFactory.create(2L, null));                                     // null
+        rows.add(hmmRow(3, emissions(4, 2, rng)));                                // wrong width
+        double[][] inf = emissions(3, 3, rng);
+        inf[2][0] = Double.POSITIVE_INFINITY;
+        rows.add(hmmRow(4, inf));                                                 // +inf
+        rows.add(hmmRow(5, new double[0][]));                                     // no positions
+        Dataset<Row> input = spark.createDataFrame(rows, CRF_INPUT).coalesce(1);
+        List<Row> out = SparkSemiCrf.segment(input, "region", "scores", p,
+                SparkSemiCrf.Options.defaults().withPolicy(RowErrorPolicy.ERROR_COLUMN)).collectAsList();
+        assertEquals(5, out.size());
+        Map<Long, String> errors = new HashMap<>();
+        for (Row r : out) {
+            errors.put(r.getLong(0), r.getString(4));
+            assertEquals(r.getString(4) != null, r.isNullAt(1) && r.isNullAt(3), "a bad row has null results");
+        }
+        assertNull(errors.get(1L));
+        assertTrue(errors.get(2L).contains("row 2: column 'scores' is null"), errors.get(2L));
+        assertTrue(errors.get(3L).contains("has 2 entries, expected 3"), errors.get(3L));
+        assertTrue(errors.get(4L).contains("row 4") && errors.get(4L).toLowerCase(java.util.Locale.ROOT).contains("inf"),
+                errors.get(4L));
+        assertTrue(errors.get(5L).contains("no positions"), errors.get(5L));
+        Exception e = assertThrows(Exception.class, () -> SparkSemiCrf.segment(input, "region", "scores", p,
+                SparkSemiCrf.Options.defaults()).collectAsList());
+        assertTrue(causes(e).contains("row 2: column 'scores' is null"), causes(e));
     }
 
     // ---- distributed Baum-Welch ----------------------------------------------------------------
