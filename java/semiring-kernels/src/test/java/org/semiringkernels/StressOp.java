@@ -22,4 +22,17 @@ public interface StressOp {
     void provokeError(Context context, int marker);
 
     String errorFragment(int marker);
+
+    /** A host float32 tensor of N(0, 1) values from rng, for the workloads' inputs. */
+    static Tensor gaussian(java.util.Random rng, long... shape) {
+        int n = 1;
+        for (long s : shape) {
+            n *= (int) s;
+        }
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) rng.nextGaussian();
+        }
+        return Tensor.fromArray(v, shape);
+    }
 }

@@ -23,11 +23,11 @@ public final class StressOpEinsum implements StressOp {
         long[] a = {3, 5, 4}, b = {3, 4, 6};
         try (SemiringEinsum log = SemiringEinsum.compile("bij,bjk->bik", Semiring.LOG, a, b);
              SemiringEinsum max = SemiringEinsum.compile("bi,bij->bj", Semiring.MAX, new long[] {3, 5}, a);
-             Tensor x = random(rng, a);
-             Tensor y = random(rng, b);
-             Tensor v = random(rng, 3, 5);
+             Tensor x = StressOp.gaussian(rng, a);
+             Tensor y = StressOp.gaussian(rng, b);
+             Tensor v = StressOp.gaussian(rng, 3, 5);
              SemiringEinsum.Result r = log.forward(context, x, y);
-             Tensor up = random(rng, log.outputShape());
+             Tensor up = StressOp.gaussian(rng, log.outputShape());
              SemiringEinsum.Gradients g = log.backward(context, List.of(x, y), r.out(), null, up);
              SemiringEinsum.Result m = max.forward(context, v, x)) {
             StressOpMatmul.add(out, r.out());
@@ -37,18 +37,6 @@ public final class StressOpEinsum implements StressOp {
             StressOpMatmul.add(out, m.argmax());
         }
         return out.toByteArray();
-    }
-
-    private static Tensor random(Random rng, long... shape) {
-        int n = 1;
-        for (long s : shape) {
-            n *= (int) s;
-        }
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) rng.nextGaussian();
-        }
-        return Tensor.fromArray(v, shape);
     }
 
     /** Extents that disagree (1000 + marker against 999): the library names both. */

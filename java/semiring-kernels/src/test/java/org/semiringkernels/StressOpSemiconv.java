@@ -24,9 +24,9 @@ public final class StressOpSemiconv implements StressOp {
     public byte[] run(Context context) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Random rng = new Random(19);
-        try (Tensor input = random(rng, 2, 3, 7, 6);
-             Tensor kernel = random(rng, 3, 1, 3, 3);
-             Tensor upstream = random(rng, 2, 3, 7, 6)) {
+        try (Tensor input = StressOp.gaussian(rng, 2, 3, 7, 6);
+             Tensor kernel = StressOp.gaussian(rng, 3, 1, 3, 3);
+             Tensor upstream = StressOp.gaussian(rng, 2, 3, 7, 6)) {
             for (Semifield field : new Semifield[] {Semifield.TROPICAL_MAX, Semifield.LOG}) {
                 SemifieldConv.Options base = SemifieldConv.Options.of(field, 2);
                 SemifieldConv.Options o = new SemifieldConv.Options(field, 2, SemifieldConv.Kind.CORRELATION,
@@ -47,18 +47,6 @@ public final class StressOpSemiconv implements StressOp {
             }
         }
         return out.toByteArray();
-    }
-
-    private static Tensor random(Random rng, long... shape) {
-        int n = 1;
-        for (long s : shape) {
-            n *= (int) s;
-        }
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) rng.nextGaussian();
-        }
-        return Tensor.fromArray(v, shape);
     }
 
     /**

@@ -25,10 +25,10 @@ public final class StressOpSemicrf implements StressOp {
     public byte[] run(Context context) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Random rng = new Random(23);
-        try (Tensor x = random(rng, B, T, C);
-             Tensor transition = random(rng, C, C);
-             Tensor duration = random(rng, K, C);
-             Tensor start = random(rng, C);
+        try (Tensor x = StressOp.gaussian(rng, B, T, C);
+             Tensor transition = StressOp.gaussian(rng, C, C);
+             Tensor duration = StressOp.gaussian(rng, K, C);
+             Tensor start = StressOp.gaussian(rng, C);
              Tensor lengths = Tensor.fromArray(new long[] {T, T - 3, 5}, B);
              Tensor up = Tensor.fromArray(new float[] {1, 0.5f, -1}, B)) {
             SemiCrf.Model model = SemiCrf.Model.of(x, transition, duration).withStart(start);
@@ -43,18 +43,6 @@ public final class StressOpSemicrf implements StressOp {
             }
         }
         return out.toByteArray();
-    }
-
-    private static Tensor random(Random rng, long... shape) {
-        int n = 1;
-        for (long s : shape) {
-            n *= (int) s;
-        }
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) rng.nextGaussian();
-        }
-        return Tensor.fromArray(v, shape);
     }
 
     /**

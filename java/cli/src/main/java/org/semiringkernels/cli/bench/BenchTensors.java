@@ -33,6 +33,17 @@ final class BenchTensors {
         }
     }
 
+    /** float32 values uniform in [lo, hi). */
+    static Tensor uniform(Context context, Random rng, double lo, double hi, long... shape) {
+        float[] v = new float[count(shape)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (lo + (hi - lo) * rng.nextFloat());
+        }
+        try (Tensor host = Tensor.fromArray(v, shape)) {
+            return host.to(context);
+        }
+    }
+
     /** float32 values all equal to value. */
     static Tensor filled(Context context, float value, long... shape) {
         float[] v = new float[count(shape)];

@@ -72,27 +72,13 @@ final class MatmulBench implements BenchCase {
     public void prepare(Context context) {
         long[] shape = batch == 1 ? new long[] {size, size} : new long[] {batch, size, size};
         Random rng = new Random(12345);
-        a = uniform(context, shape, rng);
-        b = uniform(context, shape, rng);
+        a = BenchTensors.uniform(context, rng, -3, 3, shape);
+        b = BenchTensors.uniform(context, rng, -3, 3, shape);
         c = Tensor.allocate(context, DType.FLOAT32, shape);
         if (backward) {
-            gradC = uniform(context, shape, rng);
+            gradC = BenchTensors.uniform(context, rng, -3, 3, shape);
             gradA = Tensor.allocate(context, DType.FLOAT32, shape);
             gradB = Tensor.allocate(context, DType.FLOAT32, shape);
-        }
-    }
-
-    private static Tensor uniform(Context context, long[] shape, Random rng) {
-        int n = 1;
-        for (long s : shape) {
-            n *= (int) s;
-        }
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = rng.nextFloat() * 6 - 3;
-        }
-        try (Tensor host = Tensor.fromArray(v, shape)) {
-            return host.to(context);
         }
     }
 
