@@ -138,32 +138,12 @@ public final class SparkCtc {
         }
 
         List<Row> alignBatch(Context context, List<Row> batch) {
-            List<Item> items = new ArrayList<>();
-            String[] errors = new String[batch.size()];
-            Object[] keys = new Object[batch.size()];
-            for (int r = 0; r < batch.size(); r++) {
-                keys[r] = batch.get(r).get(keyIndex);
-                try {
-                    items.add(parse(batch.get(r)));
-                } catch (BadRowException e) {
-                    if (options.policy() == RowErrorPolicy.FAIL) {
-                        throw e;
-                    }
-                    errors[r] = e.getMessage();
-                }
-            }
+            RowBatch<Item> parsed = RowBatch.parse(batch, keyIndex, options.policy(), this::parse);
+            List<Item> items = parsed.values();
             List<List<Row>> spans = new ArrayList<>();
             double[] losses = items.isEmpty() ? new double[0] : run(context, items, spans);
-            List<Row> out = new ArrayList<>(batch.size());
-            for (int r = 0, v = 0; r < batch.size(); r++) {
-                if (errors[r] != null) {
-                    out.add(RowFactory.create(keys[r], null, null, errors[r]));
-                } else {
-                    out.add(RowFactory.create(keys[r], losses[v], SparkArrays.seq(spans.get(v)), null));
-                    v++;
-                }
-            }
-            return out;
+            return parsed.assemble((v, key) -> RowFactory.create(key, losses[v], SparkArrays.seq(spans.get(v)), null),
+                    (key, error) -> RowFactory.create(key, null, null, error));
         }
 
         /** One padded batch: per-sequence losses and the token spans of the Viterbi alignment. */

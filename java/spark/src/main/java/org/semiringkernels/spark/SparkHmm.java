@@ -143,35 +143,18 @@ public final class SparkHmm {
 
         List<Row> decodeBatch(Context context, List<Row> batch) {
             int n = parameters.states();
-            Object[] keys = new Object[batch.size()];
-            double[][][] emissions = new double[batch.size()][][];
-            String[] errors = new String[batch.size()];
-            List<Integer> valid = new ArrayList<>();
-            for (int r = 0; r < batch.size(); r++) {
-                Row row = batch.get(r);
-                keys[r] = row.get(keyIndex);
-                try {
-                    emissions[r] = SparkArrays.matrix(row, emissionIndex, emissionName, n, keys[r], true);
-                    if (emissions[r].length == 0) {
-                        throw new BadRowException(keys[r], "column '" + emissionName + "' has no positions");
-                    }
-                    valid.add(r);
-                } catch (BadRowException e) {
-                    if (options.policy() == RowErrorPolicy.FAIL) {
-                        throw e;
-                    }
-                    errors[r] = e.getMessage();
+            RowBatch<double[][]> parsed = RowBatch.parse(batch, keyIndex, options.policy(), row -> {
+                Object key = row.get(keyIndex);
+                double[][] e = SparkArrays.matrix(row, emissionIndex, emissionName, n, key, true);
+                if (e.length == 0) {
+                    throw new BadRowException(key, "column '" + emissionName + "' has no positions");
                 }
-            }
-            Results results = valid.isEmpty() ? null : run(context, valid, emissions);
-            List<Row> out = new ArrayList<>(batch.size());
-            for (int r = 0, v = 0; r < batch.size(); r++) {
-                if (errors[r] != null) {
-                    out.add(row(keys[r], null, null, null, errors[r]));
-                    continue;
-                }
-                int b = v++;
-                int length = emissions[r].length;
+                return e;
+            });
+            List<double[][]> emissions = parsed.values();
+            Results results = emissions.isEmpty() ? null : run(context, emissions);
+            return parsed.assemble((b, key) -> {
+                int length = emissions.get(b).length;
                 List<Integer> path = new ArrayList<>(length);
                 for (int t = 0; t < length; t++) {
                     path.add(results.paths[b * results.steps + t]);
@@ -187,9 +170,8 @@ public final class SparkHmm {
                         posteriors.add(p);
                     }
                 }
-                out.add(row(keys[r], results.logLikelihoods[b], path, posteriors, null));
-            }
-            return out;
+                return row(key, results.logLikelihoods[b], path, posteriors, null);
+            }, (key, error) -> row(key, null, null, null, error));
         }
 
         private Row row(Object key, Double logLikelihood, List<Integer> path, List<List<Double>> posteriors,
@@ -207,16 +189,16 @@ public final class SparkHmm {
         }
 
         /** One padded batch through the library: forward, Viterbi and (optionally) marginals. */
-        private Results run(Context context, List<Integer> valid, double[][][] emissions) {
-            int n = parameters.states(), batch = valid.size(), steps = 0;
+        private Results run(Context context, List<double[][]> emissions) {
+            int n = parameters.states(), batch = emissions.size(), steps = 0;
             int[] lengths = new int[batch];
             for (int b = 0; b < batch; b++) {
-                lengths[b] = emissions[valid.get(b)].length;
+                lengths[b] = emissions.get(b).length;
                 steps = Math.max(steps, lengths[b]);
             }
             double[] flat = new double[batch * steps * n];
             for (int b = 0; b < batch; b++) {
-                double[][] e = emissions[valid.get(b)];
+                double[][] e = emissions.get(b);
                 for (int t = 0; t < e.length; t++) {
                     System.arraycopy(e[t], 0, flat, (b * steps + t) * n, n);
                 }

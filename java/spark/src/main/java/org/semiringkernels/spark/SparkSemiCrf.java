@@ -154,58 +154,39 @@ public final class SparkSemiCrf {
 
         List<Row> segmentBatch(Context context, List<Row> batch) {
             int c = parameters.labels();
-            Object[] keys = new Object[batch.size()];
-            double[][][] scores = new double[batch.size()][][];
-            String[] errors = new String[batch.size()];
-            List<Integer> valid = new ArrayList<>();
-            for (int r = 0; r < batch.size(); r++) {
-                Row row = batch.get(r);
-                keys[r] = row.get(keyIndex);
-                try {
-                    scores[r] = SparkArrays.matrix(row, scoresIndex, scoresName, c, keys[r], true);
-                    if (scores[r].length == 0) {
-                        throw new BadRowException(keys[r], "column '" + scoresName + "' has no positions");
-                    }
-                    valid.add(r);
-                } catch (BadRowException e) {
-                    if (options.policy() == RowErrorPolicy.FAIL) {
-                        throw e;
-                    }
-                    errors[r] = e.getMessage();
+            RowBatch<double[][]> parsed = RowBatch.parse(batch, keyIndex, options.policy(), row -> {
+                Object key = row.get(keyIndex);
+                double[][] x = SparkArrays.matrix(row, scoresIndex, scoresName, c, key, true);
+                if (x.length == 0) {
+                    throw new BadRowException(key, "column '" + scoresName + "' has no positions");
                 }
-            }
-            Results results = valid.isEmpty() ? null : run(context, valid, scores);
-            List<Row> out = new ArrayList<>(batch.size());
-            for (int r = 0, v = 0; r < batch.size(); r++) {
-                if (errors[r] != null) {
-                    out.add(RowFactory.create(keys[r], null, null, null, errors[r]));
-                    continue;
-                }
-                int b = v++;
+                return x;
+            });
+            Results results = parsed.values().isEmpty() ? null : run(context, parsed.values());
+            return parsed.assemble((b, key) -> {
                 List<Row> segments = new ArrayList<>();
                 for (SemiCrf.Segment s : results.segments.get(b)) {
                     segments.add(RowFactory.create(s.start(), s.end(), s.label()));
                 }
-                out.add(RowFactory.create(keys[r], results.logPartition[b], results.bestScore[b],
-                        SparkArrays.seq(segments), null));
-            }
-            return out;
+                return RowFactory.create(key, results.logPartition[b], results.bestScore[b], SparkArrays.seq(segments),
+                        null);
+            }, (key, error) -> RowFactory.create(key, null, null, null, error));
         }
 
         private record Results(double[] logPartition, double[] bestScore, List<List<SemiCrf.Segment>> segments) {
         }
 
         /** One padded batch through the library: the log-partition and the Viterbi segmentation. */
-        private Results run(Context context, List<Integer> valid, double[][][] scores) {
-            int c = parameters.labels(), k = parameters.maxDuration(), batch = valid.size(), steps = 0;
+        private Results run(Context context, List<double[][]> scores) {
+            int c = parameters.labels(), k = parameters.maxDuration(), batch = scores.size(), steps = 0;
             long[] lengths = new long[batch];
             for (int b = 0; b < batch; b++) {
-                lengths[b] = scores[valid.get(b)].length;
+                lengths[b] = scores.get(b).length;
                 steps = Math.max(steps, (int) lengths[b]);
             }
             double[] flat = new double[batch * steps * c];
             for (int b = 0; b < batch; b++) {
-                double[][] x = scores[valid.get(b)];
+                double[][] x = scores.get(b);
                 for (int t = 0; t < x.length; t++) {
                     System.arraycopy(x[t], 0, flat, (b * steps + t) * c, c);
                 }
