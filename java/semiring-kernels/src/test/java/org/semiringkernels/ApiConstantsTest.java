@@ -23,6 +23,10 @@ class ApiConstantsTest {
         assertEquals(semiring_kernels_h.SK_DEVICE_CPU(), Device.Type.CPU.code());
         assertEquals(semiring_kernels_h.SK_DEVICE_CUDA(), Device.Type.CUDA.code());
         assertEquals(semiring_kernels_h.SK_MAX_RANK(), Tensor.MAX_RANK);
+        assertEquals(semiring_kernels_h.SK_SEMICRF_INPUT_SCORES(), SemiCrf.Input.SCORES.code());
+        assertEquals(semiring_kernels_h.SK_SEMICRF_INPUT_CUMULATIVE(), SemiCrf.Input.CUMULATIVE.code());
+        assertEquals(semiring_kernels_h.SK_SEMICRF_INFEASIBLE_GRADIENT_ZERO(), SemiCrf.InfeasibleGradient.ZERO.code());
+        assertEquals(semiring_kernels_h.SK_SEMICRF_INFEASIBLE_GRADIENT_NAN(), SemiCrf.InfeasibleGradient.NAN.code());
         for (DType d : DType.values()) {
             assertEquals(d, DType.fromCode(d.code()));
         }

@@ -406,6 +406,30 @@ class SemiCrfTest {
         }
     }
 
+    /** K = 1 (zero duration bias) is the linear-chain CRF: the HMM family's factored forward and Viterbi. */
+    @Test
+    void durationOneEqualsTheHmmFamily() {
+        SemiCrfCase.Config config = new SemiCrfCase.Config(DType.FLOAT64, SemiCrf.Input.SCORES, false, true, false,
+                false, LENGTHS, STEPS, LABELS, 1);
+        try (SemiCrfCase c = new SemiCrfCase(config, 22)) {
+            SemiCrf.Model model = c.model(c.scores, c.transition, new double[LABELS], c.start, null, null);
+            Hmm.Factored hmm = new Hmm.Factored(model.start(), model.transition(), model.scores());
+            for (Semiring s : new Semiring[] {Semiring.LOG, Semiring.MAX}) {
+                try (Tensor a = SemiCrf.forward(ctx, config.options(s), model, c.lengths());
+                     Tensor b = Hmm.forward(ctx, s, hmm, c.lengths())) {
+                    double[] av = a.toDoubleArray(), bv = b.toDoubleArray();
+                    for (int i = 0; i < av.length; i++) {
+                        close(bv[i], av[i], 1e-12, s + " sequence " + i);
+                    }
+                }
+            }
+            try (SemiCrf.Viterbi a = SemiCrf.viterbi(ctx, config.options(Semiring.MAX), model, c.lengths());
+                 Hmm.Viterbi b = Hmm.viterbi(ctx, hmm, c.lengths())) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(b.path().toIntArray(), a.labelPath().toIntArray());
+            }
+        }
+    }
+
     @Test
     void nullLengthsMeanFullLength() {
         SemiCrfCase.Config config = new SemiCrfCase.Config(DType.FLOAT64, SemiCrf.Input.SCORES, false, false, false,
