@@ -105,4 +105,71 @@ TEST(hmm_empty_batch_with_huge_steps) {
     }
 }
 
+// Einsum: sk_einsum_plan_create accepted any extents, and the sizes derived from them overflowed
+// int64 (UBSan: "4611686018427387904 * 8" in einsum_plan.cpp forward_workspace_bytes, reached
+// from sk_einsum_plan_workspace_bytes, found by fuzz_einsum within seconds). compile() now rejects
+// a plan with a node (operand in label space, intermediate, output) of more than 2^50 elements,
+// which no workspace could hold, and counts an empty node as 0 before multiplying its extents.
+TEST(einsum_plan_with_huge_extents_is_rejected) {
+    const int64_t huge = int64_t(1) << 62;
+    const int32_t ranks[2] = {2, 2};
+    const int64_t shapes[4] = {huge, 1, 1, 1};  // "ab,bc->ac": a = 2^62
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_EQ(sk_einsum_plan_create("ab,bc->ac", 2, ranks, shapes, &o, &plan), SK_ERROR_SHAPE);
+        CHECK_MSG(mentions(sk_last_error(), "sk_einsum_plan_create") && mentions(sk_last_error(), "2^50"),
+                  sk_last_error());
+        CHECK(plan == nullptr);
+    }
+    // Still accepted: a large plan within the bound (its workspace is reported, without
+    // overflow), and an empty one whose other extents are huge (every count is 0).
+    sk_einsum_options o{sizeof(sk_einsum_options), SK_SEMIRING_LOG, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+    const int64_t large[4] = {int64_t(1) << 24, int64_t(1) << 24, int64_t(1) << 24, 1};
+    sk_einsum_plan *plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("ab,bc->ac", 2, ranks, large, &o, &plan));
+    int64_t bytes = 0;
+    CHECK_OK(sk_einsum_plan_workspace_bytes(plan, SK_DTYPE_FLOAT64, 1, &bytes));
+    CHECK(bytes >= (int64_t(1) << 51));
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+    const int32_t rank3[1] = {3};
+    const int64_t empty[3] = {huge, huge, 0};  // "abc->c": abc is empty, the output too
+    plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("abc->c", 1, rank3, empty, &o, &plan));
+    CHECK_OK(sk_einsum_plan_workspace_bytes(plan, SK_DTYPE_FLOAT32, 1, &bytes));
+    CHECK(bytes >= 0);
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+}
+
+// Einsum CPU: a reduce step over an empty sum (a summed extent 0) offset its input pointer by
+// the output position's offset even though it reads nothing; an empty operand may have a NULL
+// data pointer, and offsetting NULL is undefined (UBSan: "applying non-zero offset 8 to null
+// pointer", einsum.h reduce_entry, found by fuzz_einsum). The empty sum now leaves the pointer
+// alone. The results are the semiring zeros.
+TEST(einsum_empty_sum_over_null_operand) {
+    Context ctx;
+    const int32_t ranks[1] = {2};
+    const int64_t shapes[2] = {3, 0};  // "ab->a", b = 0 summed
+    sk_tensor operand{};
+    operand.data = nullptr;  // valid for an empty tensor
+    operand.dtype = SK_DTYPE_FLOAT64;
+    operand.device_type = SK_DEVICE_CPU;
+    operand.rank = 2;
+    operand.shape[0] = 3, operand.shape[1] = 0;
+    operand.strides[0] = 1, operand.strides[1] = 3;  // column-major: a has a nonzero stride
+    const sk_tensor *operands[1] = {&operand};
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_MIN, SK_SEMIRING_REAL}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("ab->a", 1, ranks, shapes, &o, &plan));
+        HostTensor<double> out{{3}, 7.0};
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), nullptr));
+        const double zero = semiring == SK_SEMIRING_REAL ? 0.0
+                            : semiring == SK_SEMIRING_MIN ? std::numeric_limits<double>::infinity()
+                                                          : -std::numeric_limits<double>::infinity();
+        for (double x : out.storage) CHECK_EQ(x, zero);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
 TEST_MAIN()

@@ -173,7 +173,9 @@ SK_HD void reduce_entry(const ReduceParams &p, index_t z, const T *in, T *out,
                         std::int64_t *argmax) {
     index_t off[2];
     walk_offsets<2>(p.outer, z, off);
-    const T *base = in + off[1];
+    // An empty sum (a summed extent 0) reads nothing; its input may then be an empty operand
+    // whose data pointer is NULL, which must not be offset (undefined behaviour).
+    const T *base = p.inner.count > 0 ? in + off[1] : in;
     T acc = S::zero();
     std::int64_t where = -1;
     if constexpr (std::is_same_v<S, LogSemiring<T>>) {

@@ -25,7 +25,11 @@ index_t aligned(index_t bytes) { return (bytes + 255) / 256 * 256; }
 
 bool contains(const std::vector<int> &v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
+// 0 as soon as one extent is 0 (before multiplying the others, which may be huge); otherwise
+// exact: compile() bounds every node of a plan by 2^50 elements.
 index_t count_of(const std::vector<int> &labels, const std::vector<index_t> &extent) {
+    for (int l : labels)
+        if (extent[static_cast<std::size_t>(l)] == 0) return 0;
     index_t s = 1;
     for (int l : labels) s *= extent[static_cast<std::size_t>(l)];
     return s;
