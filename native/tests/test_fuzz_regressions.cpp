@@ -172,4 +172,31 @@ TEST(einsum_empty_sum_over_null_operand) {
     }
 }
 
+// Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
+// dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
+// in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through
+// sk_semiconv_closing). The bound d (k - 1) <= 2^40 is now checked first.
+TEST(semiconv_same_padding_with_huge_dilation) {
+    Context ctx;
+    HostTensor<float> input{{1, 1, 4}, 1.0f}, kernel{{1, 1, 3}, 0.0f}, output{{1, 1, 4}, 99.0f};
+    sk_semiconv_options o{};
+    o.struct_size = sizeof(sk_semiconv_options);
+    o.semifield = SK_SEMIFIELD_TROPICAL_MAX;
+    o.spatial_rank = 1;
+    o.kind = SK_SEMICONV_CORRELATION;
+    o.padding_mode = SK_SEMICONV_PADDING_SAME;
+    o.groups = 1;
+    o.stride[0] = 1;
+    o.dilation[0] = std::numeric_limits<int64_t>::max();
+    CHECK_EQ(sk_semiconv_forward(ctx, &o, input.d(), kernel.d(), output.d(), nullptr), SK_ERROR_INVALID_ARGUMENT);
+    CHECK_MSG(mentions(sk_last_error(), "sk_semiconv_forward") && mentions(sk_last_error(), "2^40"), sk_last_error());
+    CHECK_EQ(sk_semiconv_closing(ctx, &o, input.d(), kernel.d(), output.d()), SK_ERROR_INVALID_ARGUMENT);
+    CHECK_MSG(mentions(sk_last_error(), "2^40"), sk_last_error());
+    for (float x : output.storage) CHECK_EQ(x, 99.0f);
+    // The same geometry with dilation 1 is valid.
+    o.dilation[0] = 1;
+    CHECK_OK(sk_semiconv_forward(ctx, &o, input.d(), kernel.d(), output.d(), nullptr));
+    for (float x : output.storage) CHECK_EQ(x, 1.0f);
+}
+
 TEST_MAIN()
