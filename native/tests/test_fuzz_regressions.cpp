@@ -175,6 +175,35 @@ TEST(einsum_empty_sum_over_null_operand) {
     }
 }
 
+// Einsum: the MAX / MIN backward without a given argmax recomputes the forward with an argmax of
+// rank output rank + 1 in an internal TensorRef of SK_MAX_RANK entries; for an output of rank 8
+// it wrote shape[8] / stride[8] past the arrays (UBSan: "index 8 out of bounds for type
+// 'sk::index_t[8]'" in selection_gradients, a stack overwrite; found by fuzz_einsum). TensorRef
+// now holds SK_MAX_RANK + 1 entries. Checked against the hand-computed routing.
+TEST(einsum_selection_backward_with_rank8_output) {
+    Context ctx;
+    // "abcdefgh,hi->abcdefgi": a..g of extent 1, h = i = 2; out[i] = max_h x[h] + y[h, i].
+    const int32_t ranks[2] = {8, 2};
+    const int64_t shapes[10] = {1, 1, 1, 1, 1, 1, 1, 2, 2, 2};
+    HostTensor<double> x{{1, 1, 1, 1, 1, 1, 1, 2}}, y{{2, 2}};
+    x.storage = {0.0, 1.0};
+    y.storage = {0.0, 5.0, 0.0, 0.0};  // y[h][i]
+    // i = 0: h = 1 wins (1 > 0); i = 1: h = 0 wins (5 > 1).
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    HostTensor<double> grad_out{{1, 1, 1, 1, 1, 1, 1, 2}, 1.0};
+    HostTensor<double> gx{{1, 1, 1, 1, 1, 1, 1, 2}, 99.0}, gy{{2, 2}, 99.0};
+    sk_tensor *grads[2] = {gx.d(), gy.d()};
+    sk_einsum_options o{sizeof(sk_einsum_options), SK_SEMIRING_MAX, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+    sk_einsum_plan *plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("abcdefgh,hi->abcdefgi", 2, ranks, shapes, &o, &plan));
+    CHECK_OK(sk_einsum_backward(ctx, plan, operands, nullptr, nullptr, grad_out.d(), grads));
+    CHECK_EQ(gx.storage[0], 1.0);
+    CHECK_EQ(gx.storage[1], 1.0);
+    const double expected_gy[4] = {0.0, 1.0, 1.0, 0.0};
+    for (int k = 0; k < 4; ++k) CHECK_EQ(gy.storage[static_cast<std::size_t>(k)], expected_gy[k]);
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+}
+
 // Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
 // dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
 // in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through

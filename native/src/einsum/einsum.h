@@ -466,12 +466,14 @@ index_t count_bad_argmax_cuda(sk_context &ctx, const Walk &w, const I *argmax, i
 
 // ---- the executor (einsum_run.cpp), shared by both backends ------------------------------------
 
-// A strided tensor as the C API passes it (rank <= SK_MAX_RANK).
+// A strided tensor as the C API passes it (rank <= SK_MAX_RANK), with one entry more than
+// SK_MAX_RANK: the MAX/MIN backward without a given argmax recomputes an argmax
+// of rank output rank + 1, which is SK_MAX_RANK + 1 for an output of rank SK_MAX_RANK.
 struct TensorRef {
     void *data = nullptr;
     int rank = 0;
-    index_t shape[8] = {};
-    index_t stride[8] = {};
+    index_t shape[SK_MAX_RANK + 1] = {};
+    index_t stride[SK_MAX_RANK + 1] = {};
 };
 
 template <class T>
