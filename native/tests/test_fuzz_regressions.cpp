@@ -204,6 +204,34 @@ TEST(einsum_selection_backward_with_rank8_output) {
     CHECK_OK(sk_einsum_plan_destroy(plan));
 }
 
+// Einsum: a diagonal operand ("ii") whose dimensions have extent 1 may carry any strides (only
+// index 0 exists); operand_node summed them into the label's stride and overflowed (UBSan:
+// "3 + 9223372036854775807" in einsum_run.cpp operand_node, reached from the LOG backward;
+// found by fuzz_einsum). Strides of extent-0/1 dimensions are now left out of the sum.
+TEST(einsum_diagonal_of_extent_one_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[2] = {2, 1};
+    const int64_t shapes[3] = {1, 1, 1};  // "ii,i->i"
+    HostTensor<double> x{{1, 1}, 0.5}, y{{1}, 0.25}, out{{1}, 99.0}, grad_out{{1}, 1.0};
+    HostTensor<double> gx{{1, 1}, 99.0}, gy{{1}, 99.0};
+    x.d()->strides[0] = 3;
+    x.d()->strides[1] = std::numeric_limits<int64_t>::max();
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    sk_tensor *grads[2] = {gx.d(), gy.d()};
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_REAL, SK_SEMIRING_MAX}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("ii,i->i", 2, ranks, shapes, &o, &plan));
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), nullptr));
+        CHECK_EQ(out.storage[0], semiring == SK_SEMIRING_REAL ? 0.125 : 0.75);
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, out.d(), nullptr, grad_out.d(), grads));
+        // LOG and MAX: d out / d x = d out / d y = 1 (one term); REAL: y and x.
+        CHECK_EQ(gx.storage[0], semiring == SK_SEMIRING_REAL ? 0.25 : 1.0);
+        CHECK_EQ(gy.storage[0], semiring == SK_SEMIRING_REAL ? 0.5 : 1.0);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
 // Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
 // dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
 // in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through
