@@ -232,6 +232,35 @@ TEST(einsum_diagonal_of_extent_one_with_huge_strides) {
     }
 }
 
+// Einsum: with no summed variable (S = 0) the argmax tensor (output shape + [0]) is empty, so its
+// strides are not bounded by validation; trace_back still walked the output computing offsets
+// from them and overflowed (UBSan: "9223372036854775807 + 2" in walk_offsets from
+// trace_write_entry; found by fuzz_einsum). With S = 0 nothing is written and no offset computed.
+TEST(einsum_empty_argmax_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[2] = {1, 1};
+    const int64_t shapes[2] = {3, 3};  // "i,i->i": nothing summed
+    HostTensor<float> x{{3}, 1.0f}, y{{3}, 2.0f}, out{{3}, 99.0f};
+    int32_t argmax_storage[1] = {7};
+    sk_tensor argmax{};
+    argmax.data = argmax_storage;
+    argmax.dtype = SK_DTYPE_INT32;
+    argmax.device_type = SK_DEVICE_CPU;
+    argmax.rank = 2;
+    argmax.shape[0] = 3, argmax.shape[1] = 0;
+    argmax.strides[0] = std::numeric_limits<int64_t>::max(), argmax.strides[1] = 1;
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    for (int32_t semiring : {SK_SEMIRING_MAX, SK_SEMIRING_MIN}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("i,i->i", 2, ranks, shapes, &o, &plan));
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), &argmax));
+        for (float v : out.storage) CHECK_EQ(v, 3.0f);
+        CHECK_EQ(argmax_storage[0], 7);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
 // Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
 // dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
 // in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through

@@ -325,6 +325,9 @@ struct Runner {
         const index_t count = count_of(output, extent);
         std::int64_t *assign = take<std::int64_t>(count * num_labels());
         if (dry || count == 0) return;
+        // S = 0: the argmax tensor is empty, nothing to write; its strides may be anything (an
+        // empty tensor's are not bounded), so no offset is computed from them.
+        if (summed.empty()) return;
         TraceInitParams init;
         {
             std::vector<index_t> e;
