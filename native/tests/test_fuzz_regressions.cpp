@@ -235,7 +235,8 @@ TEST(einsum_diagonal_of_extent_one_with_huge_strides) {
 // Einsum: with no summed variable (S = 0) the argmax tensor (output shape + [0]) is empty, so its
 // strides are not bounded by validation; trace_back still walked the output computing offsets
 // from them and overflowed (UBSan: "9223372036854775807 + 2" in walk_offsets from
-// trace_write_entry; found by fuzz_einsum). With S = 0 nothing is written and no offset computed.
+// trace_write_entry; found by fuzz_einsum), and the backward routed gradients through pointers
+// formed from them (route_entry; found next). With S = 0 no offset is formed from its strides.
 TEST(einsum_empty_argmax_with_huge_strides) {
     Context ctx;
     const int32_t ranks[2] = {1, 1};
@@ -257,6 +258,14 @@ TEST(einsum_empty_argmax_with_huge_strides) {
         CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), &argmax));
         for (float v : out.storage) CHECK_EQ(v, 3.0f);
         CHECK_EQ(argmax_storage[0], 7);
+        // The backward with that argmax (route_gradients formed pointers from its strides too:
+        // "addition of unsigned offset ... overflowed" in route_entry). Nothing is selected:
+        // each operand element gets grad_out.
+        HostTensor<float> grad_out{{3}, 1.5f}, gx{{3}, 99.0f}, gy{{3}, 99.0f};
+        sk_tensor *grads[2] = {gx.d(), gy.d()};
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, out.d(), &argmax, grad_out.d(), grads));
+        for (float v : gx.storage) CHECK_EQ(v, 1.5f);
+        for (float v : gy.storage) CHECK_EQ(v, 1.5f);
         CHECK_OK(sk_einsum_plan_destroy(plan));
     }
 }

@@ -535,8 +535,12 @@ int dim_of(const Equation &eq, std::size_t i, int l) {
 
 template <class T, class I>
 void route_gradients(sk_context &ctx, const Compiled &c, const TensorRef &grad_out, const I *argmax,
-                     const std::vector<index_t> &am_stride, const std::vector<const TensorRef *> &grads) {
+                     const std::vector<index_t> &argmax_stride, const std::vector<const TensorRef *> &grads) {
     const Equation &eq = c.equation;
+    // S = 0: the argmax (output shape + [0]) is empty and never read; an empty tensor's strides
+    // are not bounded by validation, so no offset is formed from them.
+    const std::vector<index_t> am_stride =
+        eq.summed.empty() ? std::vector<index_t>(argmax_stride.size(), 0) : argmax_stride;
     for (std::size_t i = 0; i < grads.size(); ++i) {
         const TensorRef *g = grads[i];
         if (!g) continue;
