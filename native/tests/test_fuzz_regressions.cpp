@@ -105,4 +105,196 @@ TEST(hmm_empty_batch_with_huge_steps) {
     }
 }
 
+// Einsum: sk_einsum_plan_create accepted any extents, and the sizes derived from them overflowed
+// int64 (UBSan: "4611686018427387904 * 8" in einsum_plan.cpp forward_workspace_bytes, reached
+// from sk_einsum_plan_workspace_bytes, found by fuzz_einsum within seconds). compile() now rejects
+// a plan with a node (operand in label space, intermediate, output) of more than 2^50 elements,
+// which no workspace could hold, and counts an empty node as 0 before multiplying its extents.
+TEST(einsum_plan_with_huge_extents_is_rejected) {
+    const int64_t huge = int64_t(1) << 62;
+    const int32_t ranks[2] = {2, 2};
+    const int64_t shapes[4] = {huge, 1, 1, 1};  // "ab,bc->ac": a = 2^62
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_EQ(sk_einsum_plan_create("ab,bc->ac", 2, ranks, shapes, &o, &plan), SK_ERROR_SHAPE);
+        CHECK_MSG(mentions(sk_last_error(), "sk_einsum_plan_create") && mentions(sk_last_error(), "2^50"),
+                  sk_last_error());
+        CHECK(plan == nullptr);
+    }
+    // Still accepted: a large plan within the bound (its workspace is reported, without
+    // overflow), and an empty one whose other extents are huge (every count is 0).
+    sk_einsum_options o{sizeof(sk_einsum_options), SK_SEMIRING_LOG, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+    const int64_t large[4] = {int64_t(1) << 24, int64_t(1) << 24, int64_t(1) << 24, 1};
+    sk_einsum_plan *plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("ab,bc->ac", 2, ranks, large, &o, &plan));
+    int64_t bytes = 0;
+    CHECK_OK(sk_einsum_plan_workspace_bytes(plan, SK_DTYPE_FLOAT64, 1, &bytes));
+    CHECK(bytes >= (int64_t(1) << 51));
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+    const int32_t rank3[1] = {3};
+    const int64_t empty[3] = {huge, huge, 0};  // "abc->c": abc is empty, the output too
+    plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("abc->c", 1, rank3, empty, &o, &plan));
+    CHECK_OK(sk_einsum_plan_workspace_bytes(plan, SK_DTYPE_FLOAT32, 1, &bytes));
+    CHECK(bytes >= 0);
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+}
+
+// Einsum CPU: a reduce step over an empty sum (a summed extent 0) offset its input pointer by
+// the output position's offset even though it reads nothing; an empty operand may have a NULL
+// data pointer, and offsetting NULL is undefined (UBSan: "applying non-zero offset 8 to null
+// pointer", einsum.h reduce_entry, found by fuzz_einsum). The empty sum now leaves the pointer
+// alone. The results are the semiring zeros. (clang's UBSan reports the NULL offset, GCC's does
+// not: under ci/test.sh's GCC sanitizer build this test checks the results, and ci/fuzz.sh's
+// replay of native/fuzz/regressions/einsum/empty-sum-null-operand, under clang, fails without
+// the fix.)
+TEST(einsum_empty_sum_over_null_operand) {
+    Context ctx;
+    const int32_t ranks[1] = {2};
+    const int64_t shapes[2] = {3, 0};  // "ab->a", b = 0 summed
+    sk_tensor operand{};
+    operand.data = nullptr;  // valid for an empty tensor
+    operand.dtype = SK_DTYPE_FLOAT64;
+    operand.device_type = SK_DEVICE_CPU;
+    operand.rank = 2;
+    operand.shape[0] = 3, operand.shape[1] = 0;
+    operand.strides[0] = 1, operand.strides[1] = 3;  // column-major: a has a nonzero stride
+    const sk_tensor *operands[1] = {&operand};
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_MIN, SK_SEMIRING_REAL}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("ab->a", 1, ranks, shapes, &o, &plan));
+        HostTensor<double> out{{3}, 7.0};
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), nullptr));
+        const double zero = semiring == SK_SEMIRING_REAL ? 0.0
+                            : semiring == SK_SEMIRING_MIN ? std::numeric_limits<double>::infinity()
+                                                          : -std::numeric_limits<double>::infinity();
+        for (double x : out.storage) CHECK_EQ(x, zero);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
+// Einsum: the MAX / MIN backward without a given argmax recomputes the forward with an argmax of
+// rank output rank + 1 in an internal TensorRef of SK_MAX_RANK entries; for an output of rank 8
+// it wrote shape[8] / stride[8] past the arrays (UBSan: "index 8 out of bounds for type
+// 'sk::index_t[8]'" in selection_gradients, a stack overwrite; found by fuzz_einsum). TensorRef
+// now holds SK_MAX_RANK + 1 entries. Checked against the hand-computed routing.
+TEST(einsum_selection_backward_with_rank8_output) {
+    Context ctx;
+    // "abcdefgh,hi->abcdefgi": a..g of extent 1, h = i = 2; out[i] = max_h x[h] + y[h, i].
+    const int32_t ranks[2] = {8, 2};
+    const int64_t shapes[10] = {1, 1, 1, 1, 1, 1, 1, 2, 2, 2};
+    HostTensor<double> x{{1, 1, 1, 1, 1, 1, 1, 2}}, y{{2, 2}};
+    x.storage = {0.0, 1.0};
+    y.storage = {0.0, 5.0, 0.0, 0.0};  // y[h][i]
+    // i = 0: h = 1 wins (1 > 0); i = 1: h = 0 wins (5 > 1).
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    HostTensor<double> grad_out{{1, 1, 1, 1, 1, 1, 1, 2}, 1.0};
+    HostTensor<double> gx{{1, 1, 1, 1, 1, 1, 1, 2}, 99.0}, gy{{2, 2}, 99.0};
+    sk_tensor *grads[2] = {gx.d(), gy.d()};
+    sk_einsum_options o{sizeof(sk_einsum_options), SK_SEMIRING_MAX, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+    sk_einsum_plan *plan = nullptr;
+    CHECK_OK(sk_einsum_plan_create("abcdefgh,hi->abcdefgi", 2, ranks, shapes, &o, &plan));
+    CHECK_OK(sk_einsum_backward(ctx, plan, operands, nullptr, nullptr, grad_out.d(), grads));
+    CHECK_EQ(gx.storage[0], 1.0);
+    CHECK_EQ(gx.storage[1], 1.0);
+    const double expected_gy[4] = {0.0, 1.0, 1.0, 0.0};
+    for (int k = 0; k < 4; ++k) CHECK_EQ(gy.storage[static_cast<std::size_t>(k)], expected_gy[k]);
+    CHECK_OK(sk_einsum_plan_destroy(plan));
+}
+
+// Einsum: a diagonal operand ("ii") whose dimensions have extent 1 may carry any strides (only
+// index 0 exists); operand_node summed them into the label's stride and overflowed (UBSan:
+// "3 + 9223372036854775807" in einsum_run.cpp operand_node, reached from the LOG backward;
+// found by fuzz_einsum). Strides of extent-0/1 dimensions are now left out of the sum.
+TEST(einsum_diagonal_of_extent_one_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[2] = {2, 1};
+    const int64_t shapes[3] = {1, 1, 1};  // "ii,i->i"
+    HostTensor<double> x{{1, 1}, 0.5}, y{{1}, 0.25}, out{{1}, 99.0}, grad_out{{1}, 1.0};
+    HostTensor<double> gx{{1, 1}, 99.0}, gy{{1}, 99.0};
+    x.d()->strides[0] = 3;
+    x.d()->strides[1] = std::numeric_limits<int64_t>::max();
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    sk_tensor *grads[2] = {gx.d(), gy.d()};
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_REAL, SK_SEMIRING_MAX}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("ii,i->i", 2, ranks, shapes, &o, &plan));
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), nullptr));
+        CHECK_EQ(out.storage[0], semiring == SK_SEMIRING_REAL ? 0.125 : 0.75);
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, out.d(), nullptr, grad_out.d(), grads));
+        // LOG and MAX: d out / d x = d out / d y = 1 (one term); REAL: y and x.
+        CHECK_EQ(gx.storage[0], semiring == SK_SEMIRING_REAL ? 0.25 : 1.0);
+        CHECK_EQ(gy.storage[0], semiring == SK_SEMIRING_REAL ? 0.5 : 1.0);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
+// Einsum: with no summed variable (S = 0) the argmax tensor (output shape + [0]) is empty, so its
+// strides are not bounded by validation; trace_back still walked the output computing offsets
+// from them and overflowed (UBSan: "9223372036854775807 + 2" in walk_offsets from
+// trace_write_entry; found by fuzz_einsum), and the backward routed gradients through pointers
+// formed from them (route_entry; found next). With S = 0 no offset is formed from its strides.
+TEST(einsum_empty_argmax_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[2] = {1, 1};
+    const int64_t shapes[2] = {3, 3};  // "i,i->i": nothing summed
+    HostTensor<float> x{{3}, 1.0f}, y{{3}, 2.0f}, out{{3}, 99.0f};
+    int32_t argmax_storage[1] = {7};
+    sk_tensor argmax{};
+    argmax.data = argmax_storage;
+    argmax.dtype = SK_DTYPE_INT32;
+    argmax.device_type = SK_DEVICE_CPU;
+    argmax.rank = 2;
+    argmax.shape[0] = 3, argmax.shape[1] = 0;
+    argmax.strides[0] = std::numeric_limits<int64_t>::max(), argmax.strides[1] = 1;
+    const sk_tensor *operands[2] = {x.d(), y.d()};
+    for (int32_t semiring : {SK_SEMIRING_MAX, SK_SEMIRING_MIN}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("i,i->i", 2, ranks, shapes, &o, &plan));
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), &argmax));
+        for (float v : out.storage) CHECK_EQ(v, 3.0f);
+        CHECK_EQ(argmax_storage[0], 7);
+        // The backward with that argmax (route_gradients formed pointers from its strides too:
+        // "addition of unsigned offset ... overflowed" in route_entry). Nothing is selected:
+        // each operand element gets grad_out.
+        HostTensor<float> grad_out{{3}, 1.5f}, gx{{3}, 99.0f}, gy{{3}, 99.0f};
+        sk_tensor *grads[2] = {gx.d(), gy.d()};
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, out.d(), &argmax, grad_out.d(), grads));
+        for (float v : gx.storage) CHECK_EQ(v, 1.5f);
+        for (float v : gy.storage) CHECK_EQ(v, 1.5f);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
+// Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
+// dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
+// in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through
+// sk_semiconv_closing). The bound d (k - 1) <= 2^40 is now checked first.
+TEST(semiconv_same_padding_with_huge_dilation) {
+    Context ctx;
+    HostTensor<float> input{{1, 1, 4}, 1.0f}, kernel{{1, 1, 3}, 0.0f}, output{{1, 1, 4}, 99.0f};
+    sk_semiconv_options o{};
+    o.struct_size = sizeof(sk_semiconv_options);
+    o.semifield = SK_SEMIFIELD_TROPICAL_MAX;
+    o.spatial_rank = 1;
+    o.kind = SK_SEMICONV_CORRELATION;
+    o.padding_mode = SK_SEMICONV_PADDING_SAME;
+    o.groups = 1;
+    o.stride[0] = 1;
+    o.dilation[0] = std::numeric_limits<int64_t>::max();
+    CHECK_EQ(sk_semiconv_forward(ctx, &o, input.d(), kernel.d(), output.d(), nullptr), SK_ERROR_INVALID_ARGUMENT);
+    CHECK_MSG(mentions(sk_last_error(), "sk_semiconv_forward") && mentions(sk_last_error(), "2^40"), sk_last_error());
+    CHECK_EQ(sk_semiconv_closing(ctx, &o, input.d(), kernel.d(), output.d()), SK_ERROR_INVALID_ARGUMENT);
+    CHECK_MSG(mentions(sk_last_error(), "2^40"), sk_last_error());
+    for (float x : output.storage) CHECK_EQ(x, 99.0f);
+    // The same geometry with dilation 1 is valid.
+    o.dilation[0] = 1;
+    CHECK_OK(sk_semiconv_forward(ctx, &o, input.d(), kernel.d(), output.d(), nullptr));
+    for (float x : output.storage) CHECK_EQ(x, 1.0f);
+}
+
 TEST_MAIN()

@@ -171,13 +171,17 @@ Geometry check_geometry(const Config &c, const sk_tensor &input, const sk_tensor
                  static_cast<long long>(ax.k), shape_string(kernel).c_str());
         ax.stride = c.stride[a];
         ax.dilation = c.dilation[a];
+        // The dilated kernel is bounded first: SAME padding is computed from d (k - 1), which
+        // must not overflow (dilation may be up to 2^63 - 1).
+        if (ax.k - 1 > (index_t(1) << 40) / ax.dilation)
+            fail(SK_ERROR_INVALID_ARGUMENT, "argument 'options': padding or dilated kernel of axis %d exceeds 2^40", a);
         index_t pb = c.pad_begin[a], pe = c.pad_end[a];
         if (c.padding_mode == SK_SEMICONV_PADDING_VALID) pb = pe = 0;
         if (c.padding_mode == SK_SEMICONV_PADDING_SAME) {
             pb = semiconv::same_pad_begin(ax.k, ax.dilation);
             pe = semiconv::same_pad_end(ax.k, ax.dilation);
         }
-        if (ax.k - 1 > (index_t(1) << 40) / ax.dilation || pb > (index_t(1) << 40) || pe > (index_t(1) << 40))
+        if (pb > (index_t(1) << 40) || pe > (index_t(1) << 40))
             fail(SK_ERROR_INVALID_ARGUMENT, "argument 'options': padding or dilated kernel of axis %d exceeds 2^40", a);
         ax.pad_begin = pb;
         ax.m = semiconv::output_extent(ax.n, ax.k, ax.stride, ax.dilation, pb, pe);

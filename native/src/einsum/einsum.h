@@ -173,7 +173,9 @@ SK_HD void reduce_entry(const ReduceParams &p, index_t z, const T *in, T *out,
                         std::int64_t *argmax) {
     index_t off[2];
     walk_offsets<2>(p.outer, z, off);
-    const T *base = in + off[1];
+    // An empty sum (a summed extent 0) reads nothing; its input may then be an empty operand
+    // whose data pointer is NULL, which must not be offset (undefined behaviour).
+    const T *base = p.inner.count > 0 ? in + off[1] : in;
     T acc = S::zero();
     std::int64_t where = -1;
     if constexpr (std::is_same_v<S, LogSemiring<T>>) {
@@ -464,12 +466,14 @@ index_t count_bad_argmax_cuda(sk_context &ctx, const Walk &w, const I *argmax, i
 
 // ---- the executor (einsum_run.cpp), shared by both backends ------------------------------------
 
-// A strided tensor as the C API passes it (rank <= SK_MAX_RANK).
+// A strided tensor as the C API passes it (rank <= SK_MAX_RANK), with one entry more than
+// SK_MAX_RANK: the MAX/MIN backward without a given argmax recomputes an argmax
+// of rank output rank + 1, which is SK_MAX_RANK + 1 for an output of rank SK_MAX_RANK.
 struct TensorRef {
     void *data = nullptr;
     int rank = 0;
-    index_t shape[8] = {};
-    index_t stride[8] = {};
+    index_t shape[SK_MAX_RANK + 1] = {};
+    index_t stride[SK_MAX_RANK + 1] = {};
 };
 
 template <class T>

@@ -14,13 +14,24 @@ namespace {
 
 bool contains(const std::vector<int> &v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
+// Element counts of a node: 0 as soon as one extent is 0 (checked before multiplying, so that the
+// other extents, which may be huge for an empty node, are never multiplied).
+bool any_empty(const std::vector<int> &labels, const std::vector<index_t> &extent) {
+    for (int l : labels)
+        if (extent[static_cast<std::size_t>(l)] == 0) return true;
+    return false;
+}
+
 double size_of(const std::vector<int> &labels, const std::vector<index_t> &extent) {
+    if (any_empty(labels, extent)) return 0;
     double s = 1;
     for (int l : labels) s *= static_cast<double>(extent[static_cast<std::size_t>(l)]);
     return s;
 }
 
+// Exact for every node of a compiled plan: compile() rejects nodes of more than kMaxNodeElements.
 index_t count_of(const std::vector<int> &labels, const std::vector<index_t> &extent) {
+    if (any_empty(labels, extent)) return 0;
     index_t s = 1;
     for (int l : labels) s *= extent[static_cast<std::size_t>(l)];
     return s;
@@ -156,6 +167,22 @@ struct Planner {
 
 index_t aligned(index_t bytes) { return (bytes + 255) / 256 * 256; }
 
+// The largest element count a node (operand in label space, intermediate, output) of a plan may
+// have: 2^50 (4 PiB of float32, far beyond any workspace). With it every size derived from node
+// counts stays below 2^63 without further checks: count_of's products, the workspace sums
+// (at most 4 terms of 8 * 2^50 bytes per step, 2 * 32 steps, argmax tables of at most 60 labels
+// per output element). Larger plans could never run; they are rejected when compiled.
+constexpr index_t kMaxNodeElements = index_t(1) << 50;
+
+void require_bounded_nodes(const Plan &plan, const Equation &eq) {
+    for (const auto &labels : plan.node_labels) {
+        const double size = size_of(labels, plan.problem.extent);
+        if (size > static_cast<double>(kMaxNodeElements))
+            fail(SK_ERROR_SHAPE, "equation \"%s\": the extents give a tensor of %.3g elements in the "
+                 "contraction (more than 2^50); no workspace can hold it", eq.text.c_str(), size);
+    }
+}
+
 }  // namespace
 
 Plan make_plan(const Problem &problem) {
@@ -194,6 +221,7 @@ Compiled compile(const std::string &text, const std::vector<std::vector<index_t>
     for (const auto &dims : eq.operand_dims) p.operands.push_back(unique_labels(dims));
     p.output = eq.output;
     c.plan = make_plan(p);
+    require_bounded_nodes(c.plan, eq);
     if (!is_smooth(semiring)) return c;
     for (std::size_t i = 0; i < p.operands.size(); ++i) {
         Derived d;
@@ -214,6 +242,7 @@ Compiled compile(const std::string &text, const std::vector<std::vector<index_t>
             if (present) dp.output.push_back(l);
         }
         d.plan = make_plan(dp);
+        require_bounded_nodes(d.plan, eq);
         c.derived.push_back(std::move(d));
     }
     return c;

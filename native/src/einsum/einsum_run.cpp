@@ -25,7 +25,11 @@ index_t aligned(index_t bytes) { return (bytes + 255) / 256 * 256; }
 
 bool contains(const std::vector<int> &v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
+// 0 as soon as one extent is 0 (before multiplying the others, which may be huge); otherwise
+// exact: compile() bounds every node of a plan by 2^50 elements.
 index_t count_of(const std::vector<int> &labels, const std::vector<index_t> &extent) {
+    for (int l : labels)
+        if (extent[static_cast<std::size_t>(l)] == 0) return 0;
     index_t s = 1;
     for (int l : labels) s *= extent[static_cast<std::size_t>(l)];
     return s;
@@ -321,6 +325,9 @@ struct Runner {
         const index_t count = count_of(output, extent);
         std::int64_t *assign = take<std::int64_t>(count * num_labels());
         if (dry || count == 0) return;
+        // S = 0: the argmax tensor is empty, nothing to write; its strides may be anything (an
+        // empty tensor's are not bounded), so no offset is computed from them.
+        if (summed.empty()) return;
         TraceInitParams init;
         {
             std::vector<index_t> e;
@@ -372,14 +379,15 @@ struct Runner {
 };
 
 // The operand as a node: a stride per label, summed over a diagonal's dimensions, 0 along a
-// broadcast dimension.
+// broadcast dimension. A dimension of extent 0 or 1 is only ever indexed at 0: its stride
+// (which may be anything, up to 2^63 - 1, and would overflow the diagonal's sum) is left out.
 template <class T>
 Node<T> operand_node(const Equation &eq, std::size_t i, const TensorRef &t) {
     Node<T> n;
     n.data = static_cast<T *>(t.data);
     n.stride.assign(static_cast<std::size_t>(eq.num_labels), 0);
     for (std::size_t d = 0; d < eq.operand_dims[i].size(); ++d)
-        if (!is_broadcast(eq, i, d))
+        if (!is_broadcast(eq, i, d) && t.shape[d] > 1)
             n.stride[static_cast<std::size_t>(eq.operand_dims[i][d])] += t.stride[d];
     return n;
 }
@@ -527,8 +535,12 @@ int dim_of(const Equation &eq, std::size_t i, int l) {
 
 template <class T, class I>
 void route_gradients(sk_context &ctx, const Compiled &c, const TensorRef &grad_out, const I *argmax,
-                     const std::vector<index_t> &am_stride, const std::vector<const TensorRef *> &grads) {
+                     const std::vector<index_t> &argmax_stride, const std::vector<const TensorRef *> &grads) {
     const Equation &eq = c.equation;
+    // S = 0: the argmax (output shape + [0]) is empty and never read; an empty tensor's strides
+    // are not bounded by validation, so no offset is formed from them.
+    const std::vector<index_t> am_stride =
+        eq.summed.empty() ? std::vector<index_t>(argmax_stride.size(), 0) : argmax_stride;
     for (std::size_t i = 0; i < grads.size(); ++i) {
         const TensorRef *g = grads[i];
         if (!g) continue;
