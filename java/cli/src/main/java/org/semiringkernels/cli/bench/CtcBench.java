@@ -16,21 +16,20 @@ import org.semiringkernels.Tensor;
  * uniform in [Lmin, Lmax], every input length T, reduction sum; loss, and loss + gradient w.r.t.
  * the log-probabilities (one backward call, which also writes the loss).
  */
-final class CtcBench implements BenchCase {
+final class CtcBench extends BaseBench {
 
     private final int frames, batch, classes, minLabels, maxLabels;
     private final boolean backward;
-    private final Anchor anchor;
     private Tensor logProbs, targets, inputLengths, targetLengths, loss, gradLoss, gradLogProbs;
 
     private CtcBench(int frames, int batch, int classes, int minLabels, int maxLabels, boolean backward, Anchor anchor) {
+        super("ctc", "Gcell/s", anchor);
         this.frames = frames;
         this.batch = batch;
         this.classes = classes;
         this.minLabels = minLabels;
         this.maxLabels = maxLabels;
         this.backward = backward;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -49,10 +48,6 @@ final class CtcBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "ctc";
-    }
 
     @Override
     public String name() {
@@ -66,15 +61,7 @@ final class CtcBench implements BenchCase {
         return (backward ? 2.0 : 1.0) * batch * (double) frames * (minLabels + maxLabels + 1) / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "Gcell/s";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     @Override
     public void prepare(Context context) {

@@ -17,13 +17,12 @@ import org.semiringkernels.Tensor;
  * three-operand {@code bi,bij,bj->b}, inputs N(0, 1). The equation is compiled once in
  * {@link #prepare} (a compiled equation is reusable across calls), so the timed unit is the call.
  */
-final class EinsumBench implements BenchCase {
+final class EinsumBench extends BaseBench {
 
     private final String equation;
     private final Semiring semiring;
     private final boolean backward, argmax;
     private final long[][] shapes;
-    private final Anchor anchor;
     private SemiringEinsum compiled;
     private final List<Tensor> operands = new ArrayList<>();
     private Tensor out, argmaxOut, gradOut;
@@ -31,12 +30,12 @@ final class EinsumBench implements BenchCase {
 
     private EinsumBench(String equation, Semiring semiring, boolean backward, boolean argmax, Anchor anchor,
                         long[]... shapes) {
+        super("einsum", "GFLOP/s-eq", anchor);
         this.equation = equation;
         this.semiring = semiring;
         this.backward = backward;
         this.argmax = argmax;
         this.shapes = shapes;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -56,10 +55,6 @@ final class EinsumBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "einsum";
-    }
 
     @Override
     public String name() {
@@ -93,15 +88,7 @@ final class EinsumBench implements BenchCase {
         return (backward ? 3.0 : 1.0) * 2.0 * terms / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "GFLOP/s-eq";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     @Override
     public void prepare(Context context) {

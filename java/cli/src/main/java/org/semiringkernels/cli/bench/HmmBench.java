@@ -17,19 +17,18 @@ import org.semiringkernels.Tensor;
  * vector, B = 8, N = 50 (the anchors' size, issue 3), log-partition forward and forward +
  * backward (gradients w.r.t. the potentials and the initial scores), every length T.
  */
-final class HmmBench implements BenchCase {
+final class HmmBench extends BaseBench {
 
     private final int batch, steps, states;
     private final boolean backward;
-    private final Anchor anchor;
     private Tensor potentials, initial, lengths, logPartition, grad, gradPotentials, gradInitial;
 
     private HmmBench(int batch, int steps, int states, boolean backward, Anchor anchor) {
+        super("hmm", "GFLOP/s-eq", anchor);
         this.batch = batch;
         this.steps = steps;
         this.states = states;
         this.backward = backward;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -46,10 +45,6 @@ final class HmmBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "hmm";
-    }
 
     @Override
     public String name() {
@@ -62,15 +57,7 @@ final class HmmBench implements BenchCase {
         return (backward ? 6.0 : 2.0) * batch * (double) steps * states * states / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "GFLOP/s-eq";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     @Override
     public void prepare(Context context) {

@@ -12,21 +12,20 @@ import org.semiringkernels.SemiringMatmul;
 import org.semiringkernels.Tensor;
 
 /** The batched semiring matmul's bench configurations (the sizes of sk_bench's and the README's table). */
-final class MatmulBench implements BenchCase {
+final class MatmulBench extends BaseBench {
 
     private final Semiring semiring;
     private final boolean backward;
     private final int batch;
     private final int size;
-    private final Anchor anchor;
     private Tensor a, b, c, argmax, gradC, gradA, gradB;
 
     private MatmulBench(Semiring semiring, boolean backward, int batch, int size, Anchor anchor) {
+        super("matmul", "GFLOP/s-eq", anchor);
         this.semiring = semiring;
         this.backward = backward;
         this.batch = batch;
         this.size = size;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -41,10 +40,6 @@ final class MatmulBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "matmul";
-    }
 
     @Override
     public String name() {
@@ -58,15 +53,7 @@ final class MatmulBench implements BenchCase {
         return (backward ? 6.0 : 2.0) * batch * (double) size * size * size / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "GFLOP/s-eq";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     @Override
     public void prepare(Context context) {

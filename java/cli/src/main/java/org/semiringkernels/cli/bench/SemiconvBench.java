@@ -18,22 +18,21 @@ import org.semiringkernels.Tensor;
  * log semifield (mu = 1) forward; anchors torch max_pool2d (a flat kernel) and
  * pytorch_nd_semiconv's broadcast implementation.
  */
-final class SemiconvBench implements BenchCase {
+final class SemiconvBench extends BaseBench {
 
     private final Semifield semifield;
     private final boolean backward;
     private final int batch, channels, size, k;
-    private final Anchor anchor;
     private Tensor input, kernel, output, provenance, gradOutput, gradInput, gradKernel;
 
     private SemiconvBench(Semifield semifield, boolean backward, int batch, int channels, int size, int k, Anchor anchor) {
+        super("semiconv", "Gterm/s", anchor);
         this.semifield = semifield;
         this.backward = backward;
         this.batch = batch;
         this.channels = channels;
         this.size = size;
         this.k = k;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -46,10 +45,6 @@ final class SemiconvBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "semiconv";
-    }
 
     @Override
     public String name() {
@@ -63,15 +58,7 @@ final class SemiconvBench implements BenchCase {
         return (backward ? 2.0 : 1.0) * batch * (double) channels * size * size * k * k / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "Gterm/s";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     private SemifieldConv.Options options() {
         SemifieldConv.Options o = SemifieldConv.Options.of(semifield, 2);

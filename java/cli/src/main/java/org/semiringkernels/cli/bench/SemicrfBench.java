@@ -17,20 +17,19 @@ import org.semiringkernels.Tensor;
  * 0.5 N(0, 1) (B, T, C), static transition and duration bias 0.1 N(0, 1), every length T;
  * log-partition forward, and forward + backward (one backward call, which also writes log Z).
  */
-final class SemicrfBench implements BenchCase {
+final class SemicrfBench extends BaseBench {
 
     private final int batch, length, durations, labels;
     private final boolean backward;
-    private final Anchor anchor;
     private Tensor scores, transition, duration, lengths, logZ, grad, gradScores, gradTransition, gradDuration;
 
     private SemicrfBench(int batch, int length, int durations, int labels, boolean backward, Anchor anchor) {
+        super("semicrf", "Gcell/s", anchor);
         this.batch = batch;
         this.length = length;
         this.durations = durations;
         this.labels = labels;
         this.backward = backward;
-        this.anchor = anchor;
     }
 
     static List<BenchCase> all(boolean quick) {
@@ -42,10 +41,6 @@ final class SemicrfBench implements BenchCase {
         return out;
     }
 
-    @Override
-    public String family() {
-        return "semicrf";
-    }
 
     @Override
     public String name() {
@@ -59,15 +54,7 @@ final class SemicrfBench implements BenchCase {
         return (backward ? 3.0 : 1.0) * batch * (double) length * (durations * labels + labels * labels) / 1e9;
     }
 
-    @Override
-    public String workUnit() {
-        return "Gcell/s";
-    }
 
-    @Override
-    public Anchor anchor() {
-        return anchor;
-    }
 
     @Override
     public void prepare(Context context) {
