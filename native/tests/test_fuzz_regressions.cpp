@@ -270,6 +270,44 @@ TEST(einsum_empty_argmax_with_huge_strides) {
     }
 }
 
+// Einsum: an empty operand's strides are not bounded by validation (nothing is read from an empty
+// tensor), yet the reduce's outer walk formed offsets from them for every output element, and a
+// stride of 2^63 - 1 along a non-empty dimension overflowed (UBSan: "1 + 9223372036854775807" in
+// walk_offsets from reduce_entry; found by a long fuzz_einsum run). An empty operand's strides
+// are now left out of its node. The results are the semiring zeros; the backward too.
+TEST(einsum_empty_operand_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[1] = {2};
+    const int64_t shapes[2] = {3, 0};  // "ab->a", b = 0 summed, a = 3 kept
+    float storage[1] = {5.0f};
+    sk_tensor operand{};
+    operand.data = storage;
+    operand.dtype = SK_DTYPE_FLOAT32;
+    operand.device_type = SK_DEVICE_CPU;
+    operand.rank = 2;
+    operand.shape[0] = 3, operand.shape[1] = 0;
+    operand.strides[0] = std::numeric_limits<int64_t>::max(), operand.strides[1] = 1;
+    const sk_tensor *operands[1] = {&operand};
+    for (int32_t semiring : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("ab->a", 1, ranks, shapes, &o, &plan));
+        HostTensor<float> out{{3}, 7.0f};
+        CHECK_OK(sk_einsum_forward(ctx, plan, operands, out.d(), nullptr));
+        const float zero = semiring == SK_SEMIRING_REAL ? 0.0f : -std::numeric_limits<float>::infinity();
+        for (float x : out.storage) CHECK_EQ(x, zero);
+        // The gradient w.r.t. an empty operand is empty: the call succeeds and writes nothing.
+        HostTensor<float> grad_out{{3}, 1.0f};
+        float grad_storage[1] = {9.0f};
+        sk_tensor grad = operand;
+        grad.data = grad_storage;
+        sk_tensor *grads[1] = {&grad};
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, out.d(), nullptr, grad_out.d(), grads));
+        CHECK_EQ(grad_storage[0], 9.0f);
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
 // Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
 // dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
 // in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through

@@ -381,11 +381,15 @@ struct Runner {
 // The operand as a node: a stride per label, summed over a diagonal's dimensions, 0 along a
 // broadcast dimension. A dimension of extent 0 or 1 is only ever indexed at 0: its stride
 // (which may be anything, up to 2^63 - 1, and would overflow the diagonal's sum) is left out.
+// An empty operand (an extent 0) is never read, and the descriptor check leaves its strides
+// unbounded: all its strides are left out, so that no offset into it can overflow.
 template <class T>
 Node<T> operand_node(const Equation &eq, std::size_t i, const TensorRef &t) {
     Node<T> n;
     n.data = static_cast<T *>(t.data);
     n.stride.assign(static_cast<std::size_t>(eq.num_labels), 0);
+    for (std::size_t d = 0; d < eq.operand_dims[i].size(); ++d)
+        if (t.shape[d] == 0) return n;
     for (std::size_t d = 0; d < eq.operand_dims[i].size(); ++d)
         if (!is_broadcast(eq, i, d) && t.shape[d] > 1)
             n.stride[static_cast<std::size_t>(eq.operand_dims[i][d])] += t.stride[d];
