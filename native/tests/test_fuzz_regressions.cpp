@@ -308,6 +308,47 @@ TEST(einsum_empty_operand_with_huge_strides) {
     }
 }
 
+// Einsum: make_walk merged adjacent dimensions when the outer stride equals the inner stride
+// times its extent, computing that product without an overflow check; an empty argmax (whose
+// strides validation does not bound) passed to the MAX / MIN backward overflowed it (UBSan:
+// "2305843009213693952 * 4" in make_walk from check_argmax; found by a long fuzz_einsum run).
+// An overflowing product now just means "not mergeable".
+TEST(einsum_walk_merge_with_huge_strides) {
+    Context ctx;
+    const int32_t ranks[1] = {3};
+    const int64_t shapes[3] = {0, 4, 3};  // "abk->ab": a = 0, so everything is empty
+    float storage[1] = {1.0f};
+    sk_tensor x{};
+    x.data = storage;
+    x.dtype = SK_DTYPE_FLOAT32;
+    x.device_type = SK_DEVICE_CPU;
+    x.rank = 3;
+    x.shape[0] = 0, x.shape[1] = 4, x.shape[2] = 3;
+    x.strides[0] = 12, x.strides[1] = 3, x.strides[2] = 1;
+    sk_tensor out = x, grad_out = x, grad = x;
+    out.rank = grad_out.rank = 2;
+    out.strides[0] = grad_out.strides[0] = 4, out.strides[1] = grad_out.strides[1] = 1;
+    grad.data = storage;
+    int32_t argmax_storage[1] = {0};
+    sk_tensor argmax{};
+    argmax.data = argmax_storage;
+    argmax.dtype = SK_DTYPE_INT32;
+    argmax.device_type = SK_DEVICE_CPU;
+    argmax.rank = 3;
+    argmax.shape[0] = 0, argmax.shape[1] = 4, argmax.shape[2] = 1;
+    argmax.strides[0] = 1, argmax.strides[1] = int64_t(1) << 61, argmax.strides[2] = 1;
+    const sk_tensor *operands[1] = {&x};
+    sk_tensor *grads[1] = {&grad};
+    for (int32_t semiring : {SK_SEMIRING_MAX, SK_SEMIRING_MIN}) {
+        sk_einsum_options o{sizeof(sk_einsum_options), semiring, SK_EINSUM_ZERO_GRADIENT_ZERO, 0};
+        sk_einsum_plan *plan = nullptr;
+        CHECK_OK(sk_einsum_plan_create("abk->ab", 1, ranks, shapes, &o, &plan));
+        CHECK_OK(sk_einsum_backward(ctx, plan, operands, &out, &argmax, &grad_out, grads));
+        CHECK_EQ(storage[0], 1.0f);  // nothing written: every tensor is empty
+        CHECK_OK(sk_einsum_plan_destroy(plan));
+    }
+}
+
 // Semifield convolution: with SAME padding the padding d (k - 1) / 2 was computed before the
 // dilated kernel was bounded, so a dilation near 2^63 overflowed (UBSan: "9223372036854775807 * 2"
 // in semiconv.h same_pad_begin, from check_geometry; found by fuzz_semiconv through

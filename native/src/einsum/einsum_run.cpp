@@ -69,7 +69,13 @@ Walk make_walk(const std::vector<index_t> &extent, const std::vector<std::array<
         if (merge && extent[d] == 1) continue;
         if (merge && !e.empty()) {
             bool ok = true;
-            for (int t = 0; t < 3; ++t) ok = ok && s.back()[static_cast<std::size_t>(t)] == stride[d][static_cast<std::size_t>(t)] * extent[d];
+            // Mergeable when the outer stride is the inner one times its extent; a product that
+            // overflows (strides of an empty tensor are unbounded) is simply not a merge.
+            for (int t = 0; t < 3; ++t) {
+                index_t product = 0;
+                ok = ok && !__builtin_mul_overflow(stride[d][static_cast<std::size_t>(t)], extent[d], &product) &&
+                     s.back()[static_cast<std::size_t>(t)] == product;
+            }
             if (ok) {
                 e.back() *= extent[d];
                 s.back() = stride[d];
