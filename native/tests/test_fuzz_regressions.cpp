@@ -377,3 +377,29 @@ TEST(semiconv_same_padding_with_huge_dilation) {
 }
 
 TEST_MAIN()
+
+// Semifield convolution: a one-tap kernel accepts any dilation (the dilated extent d (k - 1) is
+// 0), yet the first valid tap of an output reading the padding was ceil(-start / d) computed as
+// (-start + d - 1) / d, which overflowed for d near 2^63 (UBSan: "2 + 9223372036854775807" in
+// valid_taps; found by ci/fuzz.sh's 60 s fuzz_semiconv run in CI). Now (-start - 1) / d + 1.
+TEST(semiconv_one_tap_kernel_with_huge_dilation) {
+    Context ctx;
+    HostTensor<float> input{{1, 1, 4}}, kernel{{1, 1, 1}, 0.5f}, output{{1, 1, 6}, 99.0f};
+    for (int i = 0; i < 4; ++i) input.storage[static_cast<std::size_t>(i)] = float(i);
+    sk_semiconv_options o{};
+    o.struct_size = sizeof(o);
+    o.semifield = SK_SEMIFIELD_TROPICAL_MAX;
+    o.spatial_rank = 1;
+    o.kind = SK_SEMICONV_CORRELATION;
+    o.padding_mode = SK_SEMICONV_PADDING_EXPLICIT;
+    o.groups = 1;
+    o.stride[0] = 1;
+    o.dilation[0] = std::numeric_limits<int64_t>::max();
+    o.padding_begin[0] = 2;
+    o.padding_end[0] = 0;
+    CHECK_OK(sk_semiconv_forward(ctx, &o, input.d(), kernel.d(), output.d(), nullptr));
+    // Outputs 0 and 1 see only padding (the semifield's zero); output y >= 2 is input[y - 2] + w.
+    CHECK_EQ(output.storage[0], -std::numeric_limits<float>::infinity());
+    CHECK_EQ(output.storage[1], -std::numeric_limits<float>::infinity());
+    for (int y = 2; y < 6; ++y) CHECK_EQ(output.storage[static_cast<std::size_t>(y)], float(y - 2) + 0.5f);
+}

@@ -59,7 +59,9 @@ struct TapRange {
 SK_HD TapRange valid_taps(const Axis &a, index_t y) {
     const index_t start = y * a.stride - a.pad_begin;  // input position of tap 0
     index_t lo = 0;
-    if (start < 0) lo = (-start + a.dilation - 1) / a.dilation;
+    // ceil(-start / d) for -start >= 1, written so that a dilation near 2^63 (accepted when the
+    // kernel has one tap: d (k - 1) = 0) cannot overflow.
+    if (start < 0) lo = (-start - 1) / a.dilation + 1;
     const index_t last = a.n - 1 - start;  // start + d t <= n - 1
     index_t hi = last < 0 ? 0 : last / a.dilation + 1;
     if (hi > a.k) hi = a.k;
