@@ -457,7 +457,8 @@ void forward_block(sk_context &ctx, const Compiled &c, const std::vector<TensorR
         for (std::size_t d = 0; d < eq.output.size(); ++d)
             if (eq.output[d] == label) {
                 out_shape[d] = end - begin;
-                if (argmax) am_offset = static_cast<std::size_t>(begin * argmax->stride[d]);
+                // With nothing summed the argmax is empty (its data may be NULL): no offset.
+                if (argmax && !eq.summed.empty()) am_offset = static_cast<std::size_t>(begin * argmax->stride[d]);
             }
     }
     with_runner<T>(ctx, c.semiring, c.plan, extent, own_limit, [&](Runner<T> &r) {
