@@ -58,6 +58,12 @@ struct TapRange {
 };
 SK_HD TapRange valid_taps(const Axis &a, index_t y) {
     const index_t start = y * a.stride - a.pad_begin;  // input position of tap 0
+    if (a.dilation == 1) {  // the common case, without the divisions below (same result)
+        const index_t lo = start < 0 ? -start : 0;
+        index_t hi = a.n - start;
+        if (hi > a.k) hi = a.k;
+        return {lo, hi < lo ? lo : hi};
+    }
     index_t lo = 0;
     // ceil(-start / d) for -start >= 1, written so that a dilation near 2^63 (accepted when the
     // kernel has one tap: d (k - 1) = 0) cannot overflow.
@@ -165,6 +171,7 @@ struct RootAccumulator {
     T m = T(0);
     T s = T(0);  // sum of (v/m)^p; 0 while no term was added
     bool nan = false, decided = false;
+    SK_HD RootAccumulator() : p(T(1)) {}  // for arrays of accumulators; assigned before use
     SK_HD explicit RootAccumulator(T power) : p(power) {}
     SK_HD void add(T v, std::int32_t) {
         if (is_nan(v)) {
@@ -202,6 +209,7 @@ template <class T>
 struct LogAccumulator {
     T mu;
     LogSumExpAccumulator<T> acc;
+    SK_HD LogAccumulator() : mu(T(1)) {}  // for arrays of accumulators; assigned before use
     SK_HD explicit LogAccumulator(T temperature) : mu(temperature) {}
     SK_HD void add(T v, std::int32_t) { acc.add(mu * v); }
     SK_HD T value() const { return acc.value() / mu; }
@@ -386,27 +394,42 @@ struct BackwardIn {
     View6<const std::int32_t> provenance;
 };
 
-// The factor d out / d term of term v of output (b, o, y) (channel c_local, tap id `tap`), times
-// the upstream gradient: tropical semifields pass the gradient only to the provenance's term.
+// The factor d out / d term of term v of one output, times that output's upstream gradient g,
+// from the values the backward reads for it: `winner` (tropical: the provenance's tap id for the
+// term's channel) and `out` (root, log: the forward output). Tropical semifields pass g only to
+// the provenance's term; linear passes g to every term (its output is not read).
+template <class T, class F>
+SK_HD T routed_factor(const F &field, T g, std::int32_t winner, T out, std::int32_t tap, T v) {
+    if constexpr (F::kSelect) {
+        (void)out;
+        (void)v;
+        return winner == tap ? g : T(0);
+    } else if constexpr (F::kNeedsOutput) {
+        (void)winner;
+        (void)tap;
+        return g * field.weight(v, out);
+    } else {
+        (void)field;
+        (void)winner;
+        (void)out;
+        (void)tap;
+        (void)v;
+        return g;
+    }
+}
+
+// routed_factor for term v (channel c_local, tap id `tap`) of output (b, o, oz, oy, ox), reading
+// what it needs from the backward's views.
 template <class T, class F>
 SK_HD T routed_gradient(const Problem<T> &P, const F &field, const BackwardIn<T> &in, index_t b,
                         index_t o, index_t c_local, index_t oz, index_t oy, index_t ox,
                         std::int32_t tap, T v) {
     const T g = in.grad_output(b, o, oz, oy, ox);
-    if constexpr (F::kSelect) {
-        const std::int32_t winner = in.provenance(b, o, P.channels_add ? c_local : 0, oz, oy, ox);
-        return winner == tap ? g : T(0);
-    } else if constexpr (F::kNeedsOutput) {
-        (void)P;
-        (void)c_local;
-        return g * field.weight(v, in.output(b, o, oz, oy, ox));
-    } else {  // linear: the output is not read (its view may be empty)
-        (void)P;
-        (void)c_local;
-        (void)field;
-        (void)v;
-        return g;
-    }
+    std::int32_t winner = -1;
+    T out = T(0);
+    if constexpr (F::kSelect) winner = in.provenance(b, o, P.channels_add ? c_local : 0, oz, oy, ox);
+    if constexpr (F::kNeedsOutput) out = in.output(b, o, oz, oy, ox);
+    return routed_factor(field, g, winner, out, tap, v);
 }
 
 // The output position y of an axis whose tap t reads input position i, if any:

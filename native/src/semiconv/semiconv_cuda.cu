@@ -1,15 +1,28 @@
-// CUDA backend of the semifield convolution: straightforward direct kernels over the
-// per-element functions of semiconv.h (the same code the CPU backend runs).
-//   forward:      one thread per output element (grid-stride loop);
-//   grad input:   one thread per input element, gathering over the outputs that read it;
-//   grad kernel:  one block per kernel element; each thread sums a fixed strided subset of the
-//                 items (batch x users x output positions) and the block reduces the partial
-//                 sums with a fixed tree, so the result is bitwise reproducible (no atomics);
-//   quadratic:    one thread per kernel value, one thread per parameter pair for the gradient;
-//   root check:   one thread per element raises a device flag when it sees a negative value
-//                 (every writer stores the same 1, so the race is benign), read back after a
-//                 stream synchronisation.
-// Cost model and the bounds these kernels are far from: NOTES.md beside this file.
+// CUDA backend of the semifield convolution. Two kinds of kernels run the per-element math of
+// semiconv.h (the same functions and the same accumulation order as the CPU backend):
+//
+// Tiled kernels (the fast path, used whenever a problem's tile fits in shared memory):
+//   forward:      one block per (b, o, oz) plane and 2-D tile of outputs (y, x); for each input
+//                 channel of the group and z tap it stages the input rows the tile reads (halo
+//                 included) and the kernel slice in shared memory, and each thread accumulates
+//                 RY outputs in registers over the valid taps (ty, tx increasing);
+//   grad input:   one block per (b, c_in, iz) plane and tile of inputs; for each output channel
+//                 of the group and z tap it stages the upstream gradient and the provenance
+//                 (tropical) or output (root, log) of the outputs the tile's inputs feed, and
+//                 each thread gathers over its taps in the CPU order;
+//   grad kernel:  two passes, no atomics. Pass 1: one block per (kernel row, c_local, b, user,
+//                 oz) plane and tile of outputs; for each kernel element every thread sums its
+//                 outputs' terms, a warp butterfly and a fixed-order sum over the warps give the
+//                 block's partial sum, written to a workspace buffer. Pass 2: one warp per kernel
+//                 element sums its blocks' partials in block order. Bitwise reproducible; the
+//                 summation order differs from the CPU's (results agree within rounding).
+// Direct kernels (the fallback for tiles that do not fit, huge strides or dilations, and a
+// workspace limit too small for the partials): one thread per output / input element
+// (grid-stride), one block per kernel element with a fixed-shape tree reduction.
+// Also: the quadratic kernels (one thread per value / parameter pair) and the root semifield's
+// negative-value check (a device flag raised by any thread that sees a negative value; every
+// writer stores the same 1, so the race is benign; read back after a stream synchronisation).
+// Cost model, bounds and measured times: NOTES.md beside this file.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -112,34 +125,530 @@ __global__ void quadratic_backward_kernel(QuadraticProblem<T> Q, View5<const T> 
         quadratic_gradient_pair(Q, grad_kernel, grad_params, e);
 }
 
+
+// ---- tiled kernels ---------------------------------------------------------------------------
+// Tile arithmetic is 32-bit: tiled_geometry_fits() admits only problems whose strides,
+// dilations, paddings and extents keep every tile offset far below 2^31.
+
+// A block shape: BX x BY threads, each thread RY outputs along y (BY apart), so a tile is
+// (BY * RY) x BX outputs. kPlane suits 2-D and 3-D planes, kRow problems whose y extent is 1.
+template <int BX_, int BY_, int RY_>
+struct BlockShape {
+    static constexpr int BX = BX_, BY = BY_, RY = RY_, kThreads = BX_ * BY_, kTileY = BY_ * RY_;
+};
+using PlaneShape = BlockShape<32, 8, 2>;
+using RowShape = BlockShape<128, 1, 1>;
+using PlaneShapeWide = BlockShape<32, 8, 4>;  // the kernel gradient: more outputs per reduction
+
+__device__ inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Output position of axis a read by tap t at input i (a 32-bit output_for_tap: stride 1 needs
+// no division).
+__device__ inline bool tile_output_for_tap(int i_plus_pad, int dilation, int stride, int m, int t, int *y) {
+    const int num = i_plus_pad - dilation * t;
+    if (num < 0) return false;
+    if (stride == 1) {
+        *y = num;
+    } else {
+        if (num % stride != 0) return false;
+        *y = num / stride;
+    }
+    return *y < m;
+}
+
+// Copies rows [y0, y0 + span_y) x columns [x0, x0 + span_x) of one (b, c, z) plane of v into
+// tile (row-major, span_x wide); positions outside [0, ny) x [0, nx) are not written (the
+// kernels never read them).
+template <class T, class U>
+__device__ void load_plane_tile(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
+                                index_t nx, int span_y, int span_x, U *tile, int tid, int threads) {
+    for (int i = tid; i < span_y * span_x; i += threads) {
+        const int r = i / span_x, q = i - r * span_x;
+        const index_t y = y0 + r, x = x0 + q;
+        if (y >= 0 && y < ny && x >= 0 && x < nx) tile[i] = plane[y * sy + x * sx];
+    }
+}
+
+// Copies the (kz) slice of kernel row `row`, channel c (ky x kx values) into w.
+template <class T>
+__device__ void load_kernel_slice(const Problem<T> &P, index_t row, index_t c, index_t kz, T *w, int tid,
+                                  int threads) {
+    const int kyn = static_cast<int>(P.axis[1].k), kxn = static_cast<int>(P.axis[2].k);
+    for (int i = tid; i < kyn * kxn; i += threads) w[i] = P.kernel(row, c, kz, i / kxn, i % kxn);
+}
+
+template <class T, class F, class S>
+__global__ void __launch_bounds__(S::kThreads)
+    forward_tiled_kernel(Problem<T> P, F field, ForwardOut<T> out, int span_y, int span_x) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    T *tile = reinterpret_cast<T *>(shared_bytes);
+    T *weights = tile + span_y * span_x;
+    const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
+    const int kxn = static_cast<int>(ax.k), dy = static_cast<int>(ay.dilation), dx = static_cast<int>(ax.dilation);
+    index_t plane = blockIdx.x;
+    const index_t oz = plane % az.m;
+    plane /= az.m;
+    const index_t o = plane % P.out_channels, b = plane / P.out_channels;
+    const index_t oy0 = static_cast<index_t>(blockIdx.y) * S::kTileY, ox0 = static_cast<index_t>(blockIdx.z) * S::BX;
+    const index_t iy0 = oy0 * ay.stride - ay.pad_begin, ix0 = ox0 * ax.stride - ax.pad_begin;
+    const int tid = threadIdx.y * S::BX + threadIdx.x;
+    const index_t ox = ox0 + threadIdx.x;
+    const int lx = static_cast<int>(threadIdx.x * ax.stride);  // tile column of tap 0
+    TapRange rx = valid_taps(ax, ox);
+    bool active[S::RY];
+    TapRange ry[S::RY];
+    typename F::Accumulator acc[S::RY];
+    T total[S::RY];
+#pragma unroll
+    for (int r = 0; r < S::RY; ++r) {
+        const index_t oy = oy0 + threadIdx.y + S::BY * r;
+        active[r] = ox < ax.m && oy < ay.m;
+        ry[r] = active[r] ? valid_taps(ay, oy) : TapRange{0, 0};
+        acc[r] = field.accumulator();
+        total[r] = T(0);
+    }
+    const index_t row = P.kernel_row(o), ic0 = P.group_of_output(o) * P.group_in, volume = P.kernel_volume();
+    const TapRange rz = valid_taps(az, oz);
+    for (index_t c = 0; c < P.group_in; ++c) {
+        const auto tap_base = static_cast<std::int32_t>(P.channels_add ? 0 : c * volume);
+        for (index_t tz = rz.lo; tz < rz.hi; ++tz) {
+            const index_t iz = oz * az.stride - az.pad_begin + az.dilation * tz;
+            const index_t kz = P.kernel_index(0, tz);
+            __syncthreads();  // every thread is done with the previous tile
+            const T *in_plane = P.input.data + b * P.input.s[0] + (ic0 + c) * P.input.s[1] + iz * P.input.s[2];
+            load_plane_tile(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y, span_x, tile, tid,
+                            S::kThreads);
+            load_kernel_slice(P, row, c, kz, weights, tid, S::kThreads);
+            __syncthreads();
+#pragma unroll
+            for (int r = 0; r < S::RY; ++r) {
+                const int ly = static_cast<int>((threadIdx.y + S::BY * r) * ay.stride);  // tile row of tap 0
+                for (int ty = static_cast<int>(ry[r].lo); ty < static_cast<int>(ry[r].hi); ++ty) {
+                    const T *in_row = tile + (ly + dy * ty) * span_x + lx;
+                    const int kyi = static_cast<int>(P.kernel_index(1, ty));
+                    const T *w_row = weights + kyi * kxn;
+                    const auto tap_row = tap_base + static_cast<std::int32_t>(P.flat_kernel(kz, kyi, 0));
+                    for (int tx = static_cast<int>(rx.lo); tx < static_cast<int>(rx.hi); ++tx) {
+                        const int kxi = static_cast<int>(P.kernel_index(2, tx));
+                        acc[r].add(field.times(in_row[dx * tx], w_row[kxi]), tap_row + kxi);
+                    }
+                }
+            }
+        }
+        if constexpr (F::kSelect) {
+            if (P.channels_add) {  // each channel's selection, summed over the channels
+#pragma unroll
+                for (int r = 0; r < S::RY; ++r) {
+                    if (!active[r]) continue;
+                    total[r] += acc[r].value();
+                    if (out.provenance.data) out.provenance(b, o, c, oz, oy0 + threadIdx.y + S::BY * r, ox) = acc[r].where;
+                    acc[r] = field.accumulator();
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < S::RY; ++r) {
+        if (!active[r]) continue;
+        const index_t oy = oy0 + threadIdx.y + S::BY * r;
+        if constexpr (F::kSelect) {
+            if (P.channels_add) {
+                out.output(b, o, oz, oy, ox) = total[r];
+                continue;
+            }
+            if (out.provenance.data) out.provenance(b, o, 0, oz, oy, ox) = acc[r].where;
+        }
+        out.output(b, o, oz, oy, ox) = acc[r].value();
+    }
+}
+
+// Shared memory of the input-gradient kernel: upstream gradient and output tiles (T), kernel
+// slice (T), provenance tile (int32), in that order.
+template <class T>
+__host__ __device__ inline std::size_t input_gradient_shared_bytes(int span, int kernel_plane) {
+    return (2 * static_cast<std::size_t>(span) + kernel_plane) * sizeof(T) + span * sizeof(std::int32_t);
+}
+
+template <class T, class F, class S>
+__global__ void __launch_bounds__(S::kThreads)
+    input_gradient_tiled_kernel(Problem<T> P, F field, BackwardIn<T> in, View5<T> grad_input, int span_y,
+                                int span_x) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
+    const int kyn = static_cast<int>(ay.k), kxn = static_cast<int>(ax.k), span = span_y * span_x;
+    T *g_tile = reinterpret_cast<T *>(shared_bytes);
+    T *out_tile = g_tile + span;
+    T *weights = out_tile + span;
+    auto *winner_tile = reinterpret_cast<std::int32_t *>(weights + kyn * kxn);
+    index_t plane = blockIdx.x;
+    const index_t iz = plane % az.n;
+    plane /= az.n;
+    const index_t ic = plane % P.in_channels, b = plane / P.in_channels;
+    const index_t group = ic / P.group_in, c_local = ic % P.group_in, volume = P.kernel_volume();
+    const index_t iy0 = static_cast<index_t>(blockIdx.y) * S::kTileY, ix0 = static_cast<index_t>(blockIdx.z) * S::BX;
+    // The first output row / column any input of the tile feeds (its last tap).
+    const index_t oyb = floor_div(iy0 + ay.pad_begin - ay.dilation * (ay.k - 1), ay.stride);
+    const index_t oxb = floor_div(ix0 + ax.pad_begin - ax.dilation * (ax.k - 1), ax.stride);
+    const int tid = threadIdx.y * S::BX + threadIdx.x;
+    const index_t ix = ix0 + threadIdx.x;
+    const int sy = static_cast<int>(ay.stride), sx = static_cast<int>(ax.stride);
+    const int dy = static_cast<int>(ay.dilation), dx = static_cast<int>(ax.dilation);
+    const int my = static_cast<int>(ay.m), mx = static_cast<int>(ax.m);
+    const int x_plus_pad = static_cast<int>(ix + ax.pad_begin);
+    bool active[S::RY];
+    T x[S::RY], sum[S::RY];
+#pragma unroll
+    for (int r = 0; r < S::RY; ++r) {
+        const index_t iy = iy0 + threadIdx.y + S::BY * r;
+        active[r] = ix < ax.n && iy < ay.n;
+        x[r] = active[r] ? P.input(b, ic, iz, iy, ix) : T(0);
+        sum[r] = T(0);
+    }
+    for (index_t o = group * P.group_out; o < (group + 1) * P.group_out; ++o) {
+        const index_t row = P.kernel_row(o);
+        for (index_t tz = 0; tz < az.k; ++tz) {
+            index_t oz;
+            if (!output_for_tap(az, iz, tz, &oz)) continue;
+            const index_t kz = P.kernel_index(0, tz);
+            __syncthreads();
+            const index_t plane_g = b * in.grad_output.s[0] + o * in.grad_output.s[1] + oz * in.grad_output.s[2];
+            load_plane_tile(in.grad_output.data + plane_g, in.grad_output.s[3], in.grad_output.s[4], oyb, oxb, ay.m,
+                            ax.m, span_y, span_x, g_tile, tid, S::kThreads);
+            if constexpr (F::kSelect) {
+                const auto &pv = in.provenance;
+                const std::int32_t *pp = pv.data + b * pv.s[0] + o * pv.s[1] + (P.channels_add ? c_local : 0) * pv.s[2] +
+                                         oz * pv.s[3];
+                load_plane_tile(pp, pv.s[4], pv.s[5], oyb, oxb, ay.m, ax.m, span_y, span_x, winner_tile, tid,
+                                S::kThreads);
+            }
+            if constexpr (F::kNeedsOutput) {
+                const auto &ov = in.output;
+                load_plane_tile(ov.data + b * ov.s[0] + o * ov.s[1] + oz * ov.s[2], ov.s[3], ov.s[4], oyb, oxb, ay.m,
+                                ax.m, span_y, span_x, out_tile, tid, S::kThreads);
+            }
+            load_kernel_slice(P, row, c_local, kz, weights, tid, S::kThreads);
+            __syncthreads();
+#pragma unroll
+            for (int r = 0; r < S::RY; ++r) {
+                if (!active[r]) continue;
+                const int y_plus_pad = static_cast<int>(iy0 + threadIdx.y + S::BY * r + ay.pad_begin);
+                for (int ty = 0; ty < kyn; ++ty) {
+                    int oy;
+                    if (!tile_output_for_tap(y_plus_pad, dy, sy, my, ty, &oy)) continue;
+                    const int kyi = static_cast<int>(P.kernel_index(1, ty));
+                    const int tile_row = (oy - static_cast<int>(oyb)) * span_x;
+                    for (int tx = 0; tx < kxn; ++tx) {
+                        int ox;
+                        if (!tile_output_for_tap(x_plus_pad, dx, sx, mx, tx, &ox)) continue;
+                        const int kxi = static_cast<int>(P.kernel_index(2, tx));
+                        const index_t flat = P.flat_kernel(kz, kyi, kxi);
+                        const T w = weights[kyi * kxn + kxi];
+                        const auto tap = static_cast<std::int32_t>(P.channels_add ? flat : c_local * volume + flat);
+                        const int at = tile_row + ox - static_cast<int>(oxb);
+                        const T factor = routed_factor(field, g_tile[at], F::kSelect ? winner_tile[at] : -1,
+                                                       F::kNeedsOutput ? out_tile[at] : T(0), tap,
+                                                       field.times(x[r], w));
+                        if (factor != T(0)) sum[r] += factor * field.d_input(x[r], w);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < S::RY; ++r)
+        if (active[r]) grad_input(b, ic, iz, iy0 + threadIdx.y + S::BY * r, ix) = sum[r];
+}
+
+// Pass 1 of the kernel gradient: partials[(kernel element) * blocks + block] = the block's sum
+// of kernel_gradient_item over its outputs. Shared memory: the input tile (T), then one partial
+// per (kernel element of a z slice... all elements) x warp (T).
+template <class T, class F, class S>
+__global__ void __launch_bounds__(S::kThreads)
+    kernel_gradient_partials_kernel(Problem<T> P, F field, BackwardIn<T> in, T *partials, int span_y, int span_x) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    constexpr int kWarps = S::kThreads / 32;
+    const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
+    const int kyn = static_cast<int>(ay.k), kxn = static_cast<int>(ax.k);
+    T *tile = reinterpret_cast<T *>(shared_bytes);
+    T *warp_sums = tile + span_y * span_x;  // [kernel volume][kWarps]
+    const index_t users = P.broadcast ? P.groups : 1;
+    index_t plane = blockIdx.x;
+    const index_t oz = plane % az.m;
+    plane /= az.m;
+    const index_t user = plane % users;
+    plane /= users;
+    const index_t b = plane % P.batch;
+    plane /= P.batch;
+    const index_t c_local = plane % P.group_in, row = plane / P.group_in;
+    const index_t tiles = static_cast<index_t>(gridDim.y) * gridDim.z;
+    const index_t block = ((b * users + user) * az.m + oz) * tiles + blockIdx.y * gridDim.z + blockIdx.z;
+    const index_t blocks = P.batch * users * az.m * tiles;
+    const index_t o = P.broadcast ? user * P.group_out + row : row;
+    const index_t ic = P.group_of_output(o) * P.group_in + c_local, volume = P.kernel_volume();
+    const index_t oy0 = static_cast<index_t>(blockIdx.y) * S::kTileY, ox0 = static_cast<index_t>(blockIdx.z) * S::BX;
+    const index_t iy0 = oy0 * ay.stride - ay.pad_begin, ix0 = ox0 * ax.stride - ax.pad_begin;
+    const int tid = threadIdx.y * S::BX + threadIdx.x, lane = tid % 32, warp = tid / 32;
+    const index_t ox = ox0 + threadIdx.x;
+    const int dy = static_cast<int>(ay.dilation), dx = static_cast<int>(ax.dilation);
+    const int lx = static_cast<int>(threadIdx.x * ax.stride);
+    // This thread's outputs: upstream gradient, provenance / output.
+    bool active[S::RY];
+    T g[S::RY], out[S::RY];
+    std::int32_t winner[S::RY];
+#pragma unroll
+    for (int r = 0; r < S::RY; ++r) {
+        const index_t oy = oy0 + threadIdx.y + S::BY * r;
+        active[r] = ox < ax.m && oy < ay.m;
+        g[r] = active[r] ? in.grad_output(b, o, oz, oy, ox) : T(0);
+        winner[r] = -1;
+        out[r] = T(0);
+        if constexpr (F::kSelect)
+            if (active[r]) winner[r] = in.provenance(b, o, P.channels_add ? c_local : 0, oz, oy, ox);
+        if constexpr (F::kNeedsOutput)
+            if (active[r]) out[r] = in.output(b, o, oz, oy, ox);
+    }
+    for (index_t kz = 0; kz < az.k; ++kz) {
+        const index_t tz = P.kernel_index(0, kz);
+        const index_t iz = oz * az.stride - az.pad_begin + az.dilation * tz;
+        const bool z_inside = iz >= 0 && iz < az.n;  // block-uniform
+        __syncthreads();
+        if (z_inside) {
+            const T *in_plane = P.input.data + b * P.input.s[0] + ic * P.input.s[1] + iz * P.input.s[2];
+            load_plane_tile(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y, span_x, tile, tid,
+                            S::kThreads);
+        }
+        __syncthreads();
+        for (int ky = 0; ky < kyn; ++ky) {
+            const int ty = static_cast<int>(P.kernel_index(1, ky));
+            for (int kx = 0; kx < kxn; ++kx) {
+                const int tx = static_cast<int>(P.kernel_index(2, kx));
+                const index_t flat = P.flat_kernel(kz, ky, kx);
+                const T w = P.kernel(row, c_local, kz, ky, kx);
+                const auto tap = static_cast<std::int32_t>(P.channels_add ? flat : c_local * volume + flat);
+                T part = T(0);
+                if (z_inside) {
+#pragma unroll
+                    for (int r = 0; r < S::RY; ++r) {
+                        if (!active[r]) continue;
+                        const index_t oy = oy0 + threadIdx.y + S::BY * r;
+                        const index_t iy = oy * ay.stride - ay.pad_begin + ay.dilation * ty;
+                        const index_t ix = ox * ax.stride - ax.pad_begin + ax.dilation * tx;
+                        if (iy < 0 || iy >= ay.n || ix < 0 || ix >= ax.n) continue;  // a padded tap: no term
+                        const int ly = static_cast<int>((threadIdx.y + S::BY * r) * ay.stride);
+                        const T xv = tile[(ly + dy * ty) * span_x + lx + dx * tx];
+                        const T factor = routed_factor(field, g[r], winner[r], out[r], tap, field.times(xv, w));
+                        if (factor != T(0)) part += factor * field.d_kernel(xv, w);
+                    }
+                }
+                for (int offset = 16; offset > 0; offset /= 2) part += __shfl_xor_sync(0xffffffffu, part, offset);
+                if (lane == 0) warp_sums[flat * kWarps + warp] = part;
+            }
+        }
+    }
+    __syncthreads();
+    for (index_t e = tid; e < volume; e += S::kThreads) {
+        T s = T(0);
+        for (int w = 0; w < kWarps; ++w) s += warp_sums[e * kWarps + w];
+        partials[((row * P.group_in + c_local) * volume + e) * blocks + block] = s;
+    }
+}
+
+// Pass 2: one warp per kernel element sums its blocks' partials (lane-strided, then a butterfly).
+template <class T>
+__global__ void kernel_gradient_sum_kernel(Problem<T> P, const T *partials, index_t blocks, View5<T> grad_kernel,
+                                           index_t elements) {
+    const index_t warp = (static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (warp >= elements) return;
+    T s = T(0);
+    for (index_t j = lane; j < blocks; j += 32) s += partials[warp * blocks + j];
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+    if (lane == 0) {
+        const KernelIndex k = unflatten_kernel(P, warp);
+        grad_kernel(k.row, k.c, k.z, k.y, k.x) = s;
+    }
+}
+
+// ---- when the tiled kernels apply ------------------------------------------------------------
+
+constexpr std::size_t kSharedLimit = 48 * 1024;  // without opting in to more
+constexpr index_t kTileCoordinateLimit = index_t(1) << 24;
+
+// Strides, dilations, paddings and extents small enough for the tiles' 32-bit arithmetic.
+template <class T>
+bool tiled_geometry_fits(const Problem<T> &P) {
+    for (const Axis &a : P.axis) {
+        if (a.stride > 4096 || a.dilation > 4096 || a.k > 4096 || a.pad_begin > kTileCoordinateLimit ||
+            a.n > kTileCoordinateLimit || a.m > kTileCoordinateLimit)
+            return false;
+    }
+    return P.kernel_volume() <= 65536;
+}
+
+// A launch: grid (planes, y tiles, x tiles), the staged tile's extent and shared memory.
+struct TiledLaunch {
+    bool ok = false;
+    dim3 grid;
+    int span_y = 0, span_x = 0;
+    std::size_t shared = 0;
+};
+
+bool grid_fits(index_t planes, index_t tiles_y, index_t tiles_x) {
+    return planes > 0 && tiles_y > 0 && tiles_x > 0 && planes <= 0x7fffffff && tiles_y <= 65535 && tiles_x <= 65535;
+}
+
+// Forward and kernel gradient: the tile reads input rows y0*s - pad ... (tile_y - 1) s + d (k - 1).
+template <class T, class S>
+TiledLaunch output_tiled_launch(const Problem<T> &P, index_t planes, std::size_t extra_shared) {
+    TiledLaunch L;
+    const Axis &ay = P.axis[1], &ax = P.axis[2];
+    const index_t tiles_y = (ay.m + S::kTileY - 1) / S::kTileY, tiles_x = (ax.m + S::BX - 1) / S::BX;
+    if (!tiled_geometry_fits(P) || !grid_fits(planes, tiles_y, tiles_x)) return L;
+    const index_t span_y = (S::kTileY - 1) * ay.stride + ay.dilation * (ay.k - 1) + 1;
+    const index_t span_x = (S::BX - 1) * ax.stride + ax.dilation * (ax.k - 1) + 1;
+    const std::size_t shared = static_cast<std::size_t>(span_y * span_x) * sizeof(T) + extra_shared;
+    if (shared > kSharedLimit) return L;
+    L.ok = true;
+    L.grid = dim3(static_cast<unsigned>(planes), static_cast<unsigned>(tiles_y), static_cast<unsigned>(tiles_x));
+    L.span_y = static_cast<int>(span_y);
+    L.span_x = static_cast<int>(span_x);
+    L.shared = shared;
+    return L;
+}
+
+// Input gradient: the tile's inputs feed outputs floor((i0 + pad - d (k - 1)) / s) ...
+// floor((i0 + tile - 1 + pad) / s).
+template <class T, class S>
+TiledLaunch input_tiled_launch(const Problem<T> &P) {
+    TiledLaunch L;
+    const Axis &az = P.axis[0], &ay = P.axis[1], &ax = P.axis[2];
+    const index_t planes = P.batch * P.in_channels * az.n;
+    const index_t tiles_y = (ay.n + S::kTileY - 1) / S::kTileY, tiles_x = (ax.n + S::BX - 1) / S::BX;
+    if (!tiled_geometry_fits(P) || !grid_fits(planes, tiles_y, tiles_x)) return L;
+    // The widest span over the tiles: the halo d (k - 1) and the tile itself, divided by s, +2.
+    const index_t span_y = (S::kTileY - 1 + ay.dilation * (ay.k - 1)) / ay.stride + 2;
+    const index_t span_x = (S::BX - 1 + ax.dilation * (ax.k - 1)) / ax.stride + 2;
+    const std::size_t shared =
+        input_gradient_shared_bytes<T>(static_cast<int>(span_y * span_x), static_cast<int>(ay.k * ax.k));
+    if (span_y * span_x > (index_t(1) << 20) || shared > kSharedLimit) return L;
+    L.ok = true;
+    L.grid = dim3(static_cast<unsigned>(planes), static_cast<unsigned>(tiles_y), static_cast<unsigned>(tiles_x));
+    L.span_y = static_cast<int>(span_y);
+    L.span_x = static_cast<int>(span_x);
+    L.shared = shared;
+    return L;
+}
+
+template <class T, class F, class S>
+bool forward_tiled(sk_context &ctx, const Problem<T> &P, F field, const ForwardOut<T> &out) {
+    const std::size_t weights = static_cast<std::size_t>(P.axis[1].k * P.axis[2].k) * sizeof(T);
+    if (P.axis[1].k * P.axis[2].k > 4096) return false;
+    const TiledLaunch L = output_tiled_launch<T, S>(P, P.batch * P.out_channels * P.axis[0].m, weights);
+    if (!L.ok) return false;
+    forward_tiled_kernel<T, F, S><<<L.grid, dim3(S::BX, S::BY), L.shared, stream_of(ctx)>>>(P, field, out, L.span_y,
+                                                                                             L.span_x);
+    SK_CUDA_CHECK_LAUNCH("semiconv: tiled forward kernel");
+    return true;
+}
+
+template <class T, class F, class S>
+bool input_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                          View5<T> grad_input) {
+    if (P.axis[1].k * P.axis[2].k > 4096) return false;
+    const TiledLaunch L = input_tiled_launch<T, S>(P);
+    if (!L.ok) return false;
+    input_gradient_tiled_kernel<T, F, S><<<L.grid, dim3(S::BX, S::BY), L.shared, stream_of(ctx)>>>(
+        P, field, in, grad_input, L.span_y, L.span_x);
+    SK_CUDA_CHECK_LAUNCH("semiconv: tiled input gradient kernel");
+    return true;
+}
+
+constexpr std::size_t kPartialsLimit = std::size_t(256) << 20;  // bytes of pass-1 partial sums
+
+template <class T, class F, class S>
+bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                           View5<T> grad_kernel) {
+    const index_t volume = P.kernel_volume();
+    const index_t users = P.broadcast ? P.groups : 1;
+    const index_t planes = P.kernel_rows * P.group_in * P.batch * users * P.axis[0].m;
+    const std::size_t warp_sums = static_cast<std::size_t>(volume) * (S::kThreads / 32) * sizeof(T);
+    if (volume > 4096 || warp_sums > kSharedLimit / 2) return false;
+    const TiledLaunch L = output_tiled_launch<T, S>(P, planes, warp_sums);
+    if (!L.ok) return false;
+    const index_t blocks = P.batch * users * P.axis[0].m * static_cast<index_t>(L.grid.y) * L.grid.z;
+    const index_t elements = P.kernel_rows * P.group_in * volume;
+    const std::size_t bytes = static_cast<std::size_t>(elements) * static_cast<std::size_t>(blocks) * sizeof(T);
+    // Too large, or over the caller's workspace limit: the direct kernel needs no scratch.
+    Workspace &ws = ctx.workspace();
+    if (bytes > kPartialsLimit || (ws.limit() != 0 && ws.held_bytes() + bytes + 256 > ws.limit())) return false;
+    auto lease = ws.acquire(bytes, "semiconv: kernel-gradient partial sums");
+    T *partials = lease.as<T>();
+    kernel_gradient_partials_kernel<T, F, S><<<L.grid, dim3(S::BX, S::BY), L.shared, stream_of(ctx)>>>(
+        P, field, in, partials, L.span_y, L.span_x);
+    SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient partials");
+    constexpr int kSumThreads = 256;
+    const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
+    kernel_gradient_sum_kernel<T><<<static_cast<unsigned>(sum_blocks), kSumThreads, 0, stream_of(ctx)>>>(
+        P, partials, blocks, grad_kernel, elements);
+    SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient sum");
+    return true;
+}
+
+// y extent 1 (1-D problems, or rows): a row of 128 outputs per block; else 16 x 32 (32 x 32 for
+// the kernel gradient).
+template <class T>
+bool row_shaped(const Problem<T> &P, bool input_side) {
+    return (input_side ? P.axis[1].n : P.axis[1].m) == 1;
+}
+
 }  // namespace
 
 template <class T>
 void forward_cuda(sk_context &ctx, const Problem<T> &P, const ForwardOut<T> &out) {
     const index_t total = P.batch * P.out_channels * P.output_volume();
+    if (total == 0) return;
     with_field(P, [&](auto field) {
+        using F = decltype(field);
+        if (row_shaped(P, false) ? forward_tiled<T, F, RowShape>(ctx, P, field, out)
+                                 : forward_tiled<T, F, PlaneShape>(ctx, P, field, out))
+            return;
         forward_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(P, field, out, total);
         SK_CUDA_CHECK_LAUNCH("semiconv: forward kernel");
     });
+}
+
+template <class T, class F>
+void input_gradient_cuda(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                         View5<T> grad_input) {
+    const index_t total = P.batch * P.in_channels * P.input_volume();
+    if (total == 0) return;
+    if (row_shaped(P, true) ? input_gradient_tiled<T, F, RowShape>(ctx, P, field, in, grad_input)
+                            : input_gradient_tiled<T, F, PlaneShape>(ctx, P, field, in, grad_input))
+        return;
+    input_gradient_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(P, field, in, grad_input, total);
+    SK_CUDA_CHECK_LAUNCH("semiconv: input gradient kernel");
+}
+
+template <class T, class F>
+void kernel_gradient_cuda(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                          View5<T> grad_kernel) {
+    const index_t elements = P.kernel_rows * P.group_in * P.kernel_volume();
+    if (elements == 0) return;
+    if (kernel_gradient_item_count(P) > 0 &&
+        (row_shaped(P, false) ? kernel_gradient_tiled<T, F, RowShape>(ctx, P, field, in, grad_kernel)
+                              : kernel_gradient_tiled<T, F, PlaneShapeWide>(ctx, P, field, in, grad_kernel)))
+        return;
+    const auto blocks = static_cast<unsigned>(std::min<index_t>(elements, 65535 * 32));
+    kernel_gradient_kernel<<<blocks, kReduceThreads, 0, stream_of(ctx)>>>(P, field, in, grad_kernel, elements);
+    SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient kernel");
 }
 
 template <class T>
 void backward_cuda(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
                    View5<T> grad_input, View5<T> grad_kernel) {
     with_field(P, [&](auto field) {
-        if (grad_input.data) {
-            const index_t total = P.batch * P.in_channels * P.input_volume();
-            input_gradient_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(P, field, in, grad_input,
-                                                                                      total);
-            SK_CUDA_CHECK_LAUNCH("semiconv: input gradient kernel");
-        }
-        if (grad_kernel.data) {
-            const index_t elements = P.kernel_rows * P.group_in * P.kernel_volume();
-            const auto blocks = static_cast<unsigned>(std::min<index_t>(std::max<index_t>(elements, 1), 65535 * 32));
-            kernel_gradient_kernel<<<blocks, kReduceThreads, 0, stream_of(ctx)>>>(P, field, in, grad_kernel,
-                                                                                 elements);
-            SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient kernel");
-        }
+        if (grad_input.data) input_gradient_cuda(ctx, P, field, in, grad_input);
+        if (grad_kernel.data) kernel_gradient_cuda(ctx, P, field, in, grad_kernel);
     });
 }
 
