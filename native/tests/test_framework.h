@@ -4,6 +4,7 @@
 // skipped via SKIP_RETURN_CODE).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -43,11 +44,31 @@ inline void skip(const std::string &why) {
     std::fprintf(stderr, "  SKIPPED: %s\n", why.c_str());
 }
 
+// SK_TEST_EXCLUDE: comma-separated name fragments of tests not to run, each listed as excluded
+// (ci/gpu-sanitize.sh leaves out the size-stress tests, whose kernels the small cases already run
+// under the sanitizer; see docs/reliability.md).
+inline bool excluded(const std::string &name) {
+    const char *env = std::getenv("SK_TEST_EXCLUDE");
+    if (!env) return false;
+    std::string list(env);
+    for (std::size_t start = 0; start <= list.size();) {
+        const std::size_t end = std::min(list.find(',', start), list.size());
+        const std::string fragment = list.substr(start, end - start);
+        if (!fragment.empty() && name.find(fragment) != std::string::npos) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
 inline int run_all(int argc, char **argv) {
     auto &r = Registry::get();
     int ran = 0;
     for (auto &[name, f] : r.tests) {
         if (argc > 1 && name.find(argv[1]) == std::string::npos) continue;
+        if (excluded(name)) {
+            std::fprintf(stderr, "[ EXCL ] %s (SK_TEST_EXCLUDE)\n", name.c_str());
+            continue;
+        }
         const int before = r.failures;
         std::fprintf(stderr, "[ RUN  ] %s\n", name.c_str());
         f();

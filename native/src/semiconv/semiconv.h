@@ -224,6 +224,9 @@ struct TropicalMaxField {
     using Accumulator = SelectAccumulator<T, true>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x + w; }
+    // -inf + w = -inf never wins (strict comparison) unless w is +inf or NaN.
+    SK_HD T padding_fill() const { return -positive_infinity<T>(); }
+    SK_HD bool padding_is_no_op(T w) const { return w != positive_infinity<T>() && !is_nan(w); }
     SK_HD T d_input(T, T) const { return T(1); }
     SK_HD T d_kernel(T, T) const { return T(1); }
 };
@@ -235,6 +238,9 @@ struct TropicalMinField {
     using Accumulator = SelectAccumulator<T, false>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x - w; }
+    // +inf - w = +inf never wins unless w is +inf or NaN.
+    SK_HD T padding_fill() const { return positive_infinity<T>(); }
+    SK_HD bool padding_is_no_op(T w) const { return w != positive_infinity<T>() && !is_nan(w); }
     SK_HD T d_input(T, T) const { return T(1); }
     SK_HD T d_kernel(T, T) const { return T(-1); }
 };
@@ -246,6 +252,9 @@ struct LinearField {
     using Accumulator = SumAccumulator<T>;
     SK_HD Accumulator accumulator() const { return {}; }
     SK_HD T times(T x, T w) const { return x * w; }
+    // 0 * w = 0 adds nothing for finite w (it can turn a sum of -0 into +0: equal values).
+    SK_HD T padding_fill() const { return T(0); }
+    SK_HD bool padding_is_no_op(T w) const { return !is_nan(w) && w != positive_infinity<T>() && w != -positive_infinity<T>(); }
     SK_HD T d_input(T, T w) const { return w; }
     SK_HD T d_kernel(T x, T) const { return x; }
 };
@@ -258,6 +267,12 @@ struct RootField {
     T p;
     SK_HD Accumulator accumulator() const { return Accumulator(p); }
     SK_HD T times(T x, T w) const { return x * w; }
+    // The semifield's zero times w is that zero again (skipped by the accumulator): 0 * w = 0 for
+    // finite w when p > 0; +inf * w = +inf for w > 0 when p < 0.
+    SK_HD T padding_fill() const { return p > T(0) ? T(0) : positive_infinity<T>(); }
+    SK_HD bool padding_is_no_op(T w) const {
+        return p > T(0) ? (!is_nan(w) && w != positive_infinity<T>()) : w > T(0);
+    }
     SK_HD T d_input(T, T w) const { return w; }
     SK_HD T d_kernel(T x, T) const { return x; }
     // d out / d v = (v / out)^(p - 1): from out^p = sum v^p. 0 where out is 0 or infinite and
@@ -278,6 +293,12 @@ struct LogField {
     T mu;
     SK_HD Accumulator accumulator() const { return Accumulator(mu); }
     SK_HD T times(T x, T w) const { return x + w; }
+    // mu (fill + w) = -inf (skipped by the log-sum-exp) with fill = -inf for mu > 0, +inf for
+    // mu < 0, unless w is the opposite infinity or NaN.
+    SK_HD T padding_fill() const { return mu > T(0) ? -positive_infinity<T>() : positive_infinity<T>(); }
+    SK_HD bool padding_is_no_op(T w) const {
+        return !is_nan(w) && (mu > T(0) ? w != positive_infinity<T>() : w != -positive_infinity<T>());
+    }
     SK_HD T d_input(T, T) const { return T(1); }
     SK_HD T d_kernel(T, T) const { return T(1); }
     // d out / d v = exp(mu (v - out)), the term's softmax share; 0 where out is infinite.

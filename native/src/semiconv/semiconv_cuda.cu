@@ -140,7 +140,7 @@ using PlaneShape = BlockShape<32, 8, 2>;
 using RowShape = BlockShape<128, 1, 1>;
 using PlaneShapeWide = BlockShape<32, 8, 4>;  // the kernel gradient: more outputs per reduction
 
-__device__ inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+__device__ inline int floor_div32(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Output position of axis a read by tap t at input i (a 32-bit output_for_tap: stride 1 needs
 // no division).
@@ -162,10 +162,16 @@ __device__ inline bool tile_output_for_tap(int i_plus_pad, int dilation, int str
 template <class T, class U>
 __device__ void load_plane_tile(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
                                 index_t nx, int span_y, int span_x, U *tile, int tid, int threads) {
-    for (int i = tid; i < span_y * span_x; i += threads) {
-        const int r = i / span_x, q = i - r * span_x;
-        const index_t y = y0 + r, x = x0 + q;
-        if (y >= 0 && y < ny && x >= 0 && x < nx) tile[i] = plane[y * sy + x * sx];
+    // A warp per row (consecutive lanes read consecutive columns), no division per element.
+    const int lane = tid % 32;
+    for (int r = tid / 32; r < span_y; r += threads / 32) {
+        const index_t y = y0 + r;
+        if (y < 0 || y >= ny) continue;
+        const T *src = plane + y * sy;
+        for (int q = lane; q < span_x; q += 32) {
+            const index_t x = x0 + q;
+            if (x >= 0 && x < nx) tile[r * span_x + q] = src[x * sx];
+        }
     }
 }
 
@@ -185,10 +191,11 @@ __global__ void __launch_bounds__(S::kThreads)
     T *weights = tile + span_y * span_x;
     const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
     const int kxn = static_cast<int>(ax.k), dy = static_cast<int>(ay.dilation), dx = static_cast<int>(ax.dilation);
-    index_t plane = blockIdx.x;
-    const index_t oz = plane % az.m;
-    plane /= az.m;
-    const index_t o = plane % P.out_channels, b = plane / P.out_channels;
+    // (b, o, oz) from the block index in 32-bit arithmetic (the launcher admits < 2^31 planes).
+    unsigned plane = blockIdx.x;
+    const index_t oz = plane % static_cast<unsigned>(az.m);
+    plane /= static_cast<unsigned>(az.m);
+    const index_t o = plane % static_cast<unsigned>(P.out_channels), b = plane / static_cast<unsigned>(P.out_channels);
     const index_t oy0 = static_cast<index_t>(blockIdx.y) * S::kTileY, ox0 = static_cast<index_t>(blockIdx.z) * S::BX;
     const index_t iy0 = oy0 * ay.stride - ay.pad_begin, ix0 = ox0 * ax.stride - ax.pad_begin;
     const int tid = threadIdx.y * S::BX + threadIdx.x;
@@ -262,6 +269,147 @@ __global__ void __launch_bounds__(S::kThreads)
     }
 }
 
+// Like load_plane_tile, but positions outside the plane receive `fill` (the semifield's padding
+// value, see padding_fill in semiconv.h).
+template <class T>
+__device__ void load_plane_tile_filled(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
+                                       index_t nx, int span_y, int span_x, T *tile, T fill, int tid, int threads) {
+    const int lane = tid % 32;
+    for (int r = tid / 32; r < span_y; r += threads / 32) {
+        const index_t y = y0 + r;
+        const bool row_inside = y >= 0 && y < ny;
+        const T *src = plane + (row_inside ? y : 0) * sy;
+        for (int q = lane; q < span_x; q += 32) {
+            const index_t x = x0 + q;
+            tile[r * span_x + q] = (row_inside && x >= 0 && x < nx) ? src[x * sx] : fill;
+        }
+    }
+}
+
+// The register-blocked forward for an x axis with stride 1, dilation 1 and KX taps (compile
+// time): a block is 16 x 16 threads, each computing kXR = 4 adjacent outputs of one row, so a
+// tile is 16 rows x 64 columns. The staged tile is padded with the semifield's padding value,
+// which makes every padded tap a no-op term (padding_is_no_op): each thread then runs the full
+// KY x KX window over registers (KX + 3 inputs per row, each kernel value read once for 4
+// outputs) with the same per-output order of terms as the CPU. A block whose kernel slice has a
+// value for which padding is not a no-op (+inf, NaN, ...) runs the valid-tap loop instead.
+constexpr int kBlockedX = 16, kBlockedY = 16, kBlockedXR = 4, kBlockedThreads = kBlockedX * kBlockedY;
+constexpr int kBlockedTileX = kBlockedX * kBlockedXR;
+
+template <class T, class F, int KX>
+__global__ void __launch_bounds__(kBlockedThreads)
+    forward_blocked_kernel(Problem<T> P, F field, ForwardOut<T> out, int span_y, int span_x) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    T *tile = reinterpret_cast<T *>(shared_bytes);
+    T *weights = tile + span_y * span_x;
+    const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
+    const int kyn = static_cast<int>(ay.k), dy = static_cast<int>(ay.dilation);
+    // (b, o, oz) from the block index in 32-bit arithmetic (the launcher admits < 2^31 planes).
+    unsigned plane = blockIdx.x;
+    const index_t oz = plane % static_cast<unsigned>(az.m);
+    plane /= static_cast<unsigned>(az.m);
+    const index_t o = plane % static_cast<unsigned>(P.out_channels), b = plane / static_cast<unsigned>(P.out_channels);
+    const index_t oy0 = static_cast<index_t>(blockIdx.y) * kBlockedY;
+    const index_t ox0 = static_cast<index_t>(blockIdx.z) * kBlockedTileX;
+    const index_t iy0 = oy0 * ay.stride - ay.pad_begin, ix0 = ox0 - ax.pad_begin;
+    const int tid = threadIdx.y * kBlockedX + threadIdx.x;
+    const index_t oy = oy0 + threadIdx.y, ox_first = ox0 + threadIdx.x * kBlockedXR;
+    const int ly = static_cast<int>(threadIdx.y * ay.stride), lx = threadIdx.x * kBlockedXR;
+    const TapRange ry = oy < ay.m ? valid_taps(ay, oy) : TapRange{0, 0};
+    typename F::Accumulator acc[kBlockedXR];
+    T total[kBlockedXR];
+#pragma unroll
+    for (int j = 0; j < kBlockedXR; ++j) {
+        acc[j] = field.accumulator();
+        total[j] = T(0);
+    }
+    const index_t row = P.kernel_row(o), ic0 = P.group_of_output(o) * P.group_in, volume = P.kernel_volume();
+    const TapRange rz = valid_taps(az, oz);
+    const T fill = field.padding_fill();
+    for (index_t c = 0; c < P.group_in; ++c) {
+        const auto tap_base = static_cast<std::int32_t>(P.channels_add ? 0 : c * volume);
+        for (index_t tz = rz.lo; tz < rz.hi; ++tz) {
+            const index_t iz = oz * az.stride - az.pad_begin + az.dilation * tz;
+            const index_t kz = P.kernel_index(0, tz);
+            __syncthreads();  // every thread is done with the previous tile
+            const T *in_plane = P.input.data + b * P.input.s[0] + (ic0 + c) * P.input.s[1] + iz * P.input.s[2];
+            load_plane_tile_filled(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y, span_x, tile,
+                                   fill, tid, kBlockedThreads);
+            bool unsafe = false;
+            for (int i = tid; i < kyn * KX; i += kBlockedThreads) {
+                const T w = P.kernel(row, c, kz, i / KX, i % KX);
+                weights[i] = w;
+                unsafe = unsafe || !field.padding_is_no_op(w);
+            }
+            if (__syncthreads_or(unsafe)) {
+                // Valid taps only, per output (the tiled kernel's loop).
+#pragma unroll
+                for (int j = 0; j < kBlockedXR; ++j) {
+                    const TapRange rx = valid_taps(ax, ox_first + j);
+                    if (ox_first + j >= ax.m) continue;
+                    for (int ty = static_cast<int>(ry.lo); ty < static_cast<int>(ry.hi); ++ty) {
+                        const T *in_row = tile + (ly + dy * ty) * span_x + lx + j;
+                        const int kyi = static_cast<int>(P.kernel_index(1, ty));
+                        const auto tap_row = tap_base + static_cast<std::int32_t>(P.flat_kernel(kz, kyi, 0));
+                        for (int tx = static_cast<int>(rx.lo); tx < static_cast<int>(rx.hi); ++tx) {
+                            const int kxi = static_cast<int>(P.kernel_index(2, tx));
+                            acc[j].add(field.times(in_row[tx], weights[kyi * KX + kxi]), tap_row + kxi);
+                        }
+                    }
+                }
+                continue;
+            }
+            // Every tap of the window, padded ones as no-op terms; rows outside the output's
+            // valid y range are skipped (only x is padded in registers).
+            for (int ty = static_cast<int>(ry.lo); ty < static_cast<int>(ry.hi); ++ty) {
+                const T *in_row = tile + (ly + dy * ty) * span_x + lx;
+                T v[kBlockedXR + KX - 1];
+#pragma unroll
+                for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
+                const int kyi = static_cast<int>(P.kernel_index(1, ty));
+                const T *w_row = weights + kyi * KX;
+                const auto tap_row = tap_base + static_cast<std::int32_t>(P.flat_kernel(kz, kyi, 0));
+#pragma unroll
+                for (int tx = 0; tx < KX; ++tx) {
+                    const int kxi = P.mirror ? KX - 1 - tx : tx;
+                    const T w = w_row[kxi];
+#pragma unroll
+                    for (int j = 0; j < kBlockedXR; ++j) acc[j].add(field.times(v[j + tx], w), tap_row + kxi);
+                }
+            }
+        }
+        if constexpr (F::kSelect) {
+            if (P.channels_add) {
+#pragma unroll
+                for (int j = 0; j < kBlockedXR; ++j) {
+                    if (oy >= ay.m || ox_first + j >= ax.m) continue;
+                    total[j] += acc[j].value();
+                    if (out.provenance.data) out.provenance(b, o, c, oz, oy, ox_first + j) = acc[j].where;
+                    acc[j] = field.accumulator();
+                }
+            }
+        }
+    }
+    if (oy >= ay.m) return;
+    const View5<T> &ov = out.output;
+    T *out_row = ov.data + b * ov.s[0] + o * ov.s[1] + oz * ov.s[2] + oy * ov.s[3];
+    const View6<std::int32_t> &pv = out.provenance;
+    std::int32_t *prov_row = pv.data ? pv.data + b * pv.s[0] + o * pv.s[1] + oz * pv.s[3] + oy * pv.s[4] : nullptr;
+#pragma unroll
+    for (int j = 0; j < kBlockedXR; ++j) {
+        const index_t ox = ox_first + j;
+        if (ox >= ax.m) continue;
+        if constexpr (F::kSelect) {
+            if (P.channels_add) {
+                out_row[ox * ov.s[4]] = total[j];
+                continue;
+            }
+            if (prov_row) prov_row[ox * pv.s[5]] = acc[j].where;
+        }
+        out_row[ox * ov.s[4]] = acc[j].value();
+    }
+}
+
 // Shared memory of the input-gradient kernel: upstream gradient and output tiles (T), kernel
 // slice (T), provenance tile (int32), in that order.
 template <class T>
@@ -280,15 +428,17 @@ __global__ void __launch_bounds__(S::kThreads)
     T *out_tile = g_tile + span;
     T *weights = out_tile + span;
     auto *winner_tile = reinterpret_cast<std::int32_t *>(weights + kyn * kxn);
-    index_t plane = blockIdx.x;
-    const index_t iz = plane % az.n;
-    plane /= az.n;
-    const index_t ic = plane % P.in_channels, b = plane / P.in_channels;
-    const index_t group = ic / P.group_in, c_local = ic % P.group_in, volume = P.kernel_volume();
+    unsigned plane = blockIdx.x;  // (b, ic, iz), 32-bit as above
+    const index_t iz = plane % static_cast<unsigned>(az.n);
+    plane /= static_cast<unsigned>(az.n);
+    const unsigned ic32 = plane % static_cast<unsigned>(P.in_channels);
+    const index_t ic = ic32, b = plane / static_cast<unsigned>(P.in_channels);
+    const index_t group = ic32 / static_cast<unsigned>(P.group_in), c_local = ic32 % static_cast<unsigned>(P.group_in);
+    const int volume = static_cast<int>(P.kernel_volume());
     const index_t iy0 = static_cast<index_t>(blockIdx.y) * S::kTileY, ix0 = static_cast<index_t>(blockIdx.z) * S::BX;
     // The first output row / column any input of the tile feeds (its last tap).
-    const index_t oyb = floor_div(iy0 + ay.pad_begin - ay.dilation * (ay.k - 1), ay.stride);
-    const index_t oxb = floor_div(ix0 + ax.pad_begin - ax.dilation * (ax.k - 1), ax.stride);
+    const int oyb = floor_div32(static_cast<int>(iy0 + ay.pad_begin - ay.dilation * (ay.k - 1)), static_cast<int>(ay.stride));
+    const int oxb = floor_div32(static_cast<int>(ix0 + ax.pad_begin - ax.dilation * (ax.k - 1)), static_cast<int>(ax.stride));
     const int tid = threadIdx.y * S::BX + threadIdx.x;
     const index_t ix = ix0 + threadIdx.x;
     const int sy = static_cast<int>(ay.stride), sx = static_cast<int>(ax.stride);
@@ -310,6 +460,8 @@ __global__ void __launch_bounds__(S::kThreads)
             index_t oz;
             if (!output_for_tap(az, iz, tz, &oz)) continue;
             const index_t kz = P.kernel_index(0, tz);
+            const int kz32 = static_cast<int>(kz);
+            const std::int32_t tap_base = P.channels_add ? 0 : static_cast<std::int32_t>(c_local) * volume;
             __syncthreads();
             const index_t plane_g = b * in.grad_output.s[0] + o * in.grad_output.s[1] + oz * in.grad_output.s[2];
             load_plane_tile(in.grad_output.data + plane_g, in.grad_output.s[3], in.grad_output.s[4], oyb, oxb, ay.m,
@@ -335,16 +487,16 @@ __global__ void __launch_bounds__(S::kThreads)
                 for (int ty = 0; ty < kyn; ++ty) {
                     int oy;
                     if (!tile_output_for_tap(y_plus_pad, dy, sy, my, ty, &oy)) continue;
-                    const int kyi = static_cast<int>(P.kernel_index(1, ty));
-                    const int tile_row = (oy - static_cast<int>(oyb)) * span_x;
+                    const int kyi = P.mirror ? kyn - 1 - ty : ty;
+                    const int tile_row = (oy - oyb) * span_x;
+                    const int flat_row = (kz32 * kyn + kyi) * kxn;  // flat_kernel(kz, kyi, 0)
                     for (int tx = 0; tx < kxn; ++tx) {
                         int ox;
                         if (!tile_output_for_tap(x_plus_pad, dx, sx, mx, tx, &ox)) continue;
-                        const int kxi = static_cast<int>(P.kernel_index(2, tx));
-                        const index_t flat = P.flat_kernel(kz, kyi, kxi);
+                        const int kxi = P.mirror ? kxn - 1 - tx : tx;
                         const T w = weights[kyi * kxn + kxi];
-                        const auto tap = static_cast<std::int32_t>(P.channels_add ? flat : c_local * volume + flat);
-                        const int at = tile_row + ox - static_cast<int>(oxb);
+                        const std::int32_t tap = tap_base + flat_row + kxi;
+                        const int at = tile_row + ox - oxb;
                         const T factor = routed_factor(field, g_tile[at], F::kSelect ? winner_tile[at] : -1,
                                                        F::kNeedsOutput ? out_tile[at] : T(0), tap,
                                                        field.times(x[r], w));
@@ -370,16 +522,17 @@ __global__ void __launch_bounds__(S::kThreads)
     const Axis az = P.axis[0], ay = P.axis[1], ax = P.axis[2];
     const int kyn = static_cast<int>(ay.k), kxn = static_cast<int>(ax.k);
     T *tile = reinterpret_cast<T *>(shared_bytes);
-    T *warp_sums = tile + span_y * span_x;  // [kernel volume][kWarps]
+    T *warp_sums = tile + span_y * span_x;                             // [kernel volume][kWarps]
+    T *weights = warp_sums + static_cast<int>(P.kernel_volume()) * kWarps;  // the kz slice
     const index_t users = P.broadcast ? P.groups : 1;
-    index_t plane = blockIdx.x;
-    const index_t oz = plane % az.m;
-    plane /= az.m;
-    const index_t user = plane % users;
-    plane /= users;
-    const index_t b = plane % P.batch;
-    plane /= P.batch;
-    const index_t c_local = plane % P.group_in, row = plane / P.group_in;
+    unsigned plane = blockIdx.x;  // (row, c_local, b, user, oz), 32-bit as above
+    const index_t oz = plane % static_cast<unsigned>(az.m);
+    plane /= static_cast<unsigned>(az.m);
+    const index_t user = plane % static_cast<unsigned>(users);
+    plane /= static_cast<unsigned>(users);
+    const index_t b = plane % static_cast<unsigned>(P.batch);
+    plane /= static_cast<unsigned>(P.batch);
+    const index_t c_local = plane % static_cast<unsigned>(P.group_in), row = plane / static_cast<unsigned>(P.group_in);
     const index_t tiles = static_cast<index_t>(gridDim.y) * gridDim.z;
     const index_t block = ((b * users + user) * az.m + oz) * tiles + blockIdx.y * gridDim.z + blockIdx.z;
     const index_t blocks = P.batch * users * az.m * tiles;
@@ -417,14 +570,17 @@ __global__ void __launch_bounds__(S::kThreads)
             load_plane_tile(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y, span_x, tile, tid,
                             S::kThreads);
         }
+        load_kernel_slice(P, row, c_local, kz, weights, tid, S::kThreads);
         __syncthreads();
+        const std::int32_t tap_base =
+            P.channels_add ? 0 : static_cast<std::int32_t>(c_local) * static_cast<std::int32_t>(volume);
         for (int ky = 0; ky < kyn; ++ky) {
-            const int ty = static_cast<int>(P.kernel_index(1, ky));
+            const int ty = P.mirror ? kyn - 1 - ky : ky;
             for (int kx = 0; kx < kxn; ++kx) {
-                const int tx = static_cast<int>(P.kernel_index(2, kx));
-                const index_t flat = P.flat_kernel(kz, ky, kx);
-                const T w = P.kernel(row, c_local, kz, ky, kx);
-                const auto tap = static_cast<std::int32_t>(P.channels_add ? flat : c_local * volume + flat);
+                const int tx = P.mirror ? kxn - 1 - kx : kx;
+                const int flat = (static_cast<int>(kz) * kyn + ky) * kxn + kx;  // flat_kernel(kz, ky, kx)
+                const T w = weights[ky * kxn + kx];
+                const std::int32_t tap = tap_base + flat;
                 T part = T(0);
                 if (z_inside) {
 #pragma unroll
@@ -551,6 +707,36 @@ bool forward_tiled(sk_context &ctx, const Problem<T> &P, F field, const ForwardO
     return true;
 }
 
+template <class T, class F, int KX>
+bool forward_blocked_launch(sk_context &ctx, const Problem<T> &P, F field, const ForwardOut<T> &out) {
+    const Axis &ay = P.axis[1], &ax = P.axis[2];
+    const index_t planes = P.batch * P.out_channels * P.axis[0].m;
+    const index_t tiles_y = (ay.m + kBlockedY - 1) / kBlockedY, tiles_x = (ax.m + kBlockedTileX - 1) / kBlockedTileX;
+    if (!tiled_geometry_fits(P) || !grid_fits(planes, tiles_y, tiles_x) || ay.k > 64) return false;
+    const index_t span_y = (kBlockedY - 1) * ay.stride + ay.dilation * (ay.k - 1) + 1;
+    const index_t span_x = kBlockedTileX + KX - 1;
+    const std::size_t shared = static_cast<std::size_t>(span_y * span_x + ay.k * KX) * sizeof(T);
+    if (shared > kSharedLimit) return false;
+    const dim3 grid(static_cast<unsigned>(planes), static_cast<unsigned>(tiles_y), static_cast<unsigned>(tiles_x));
+    forward_blocked_kernel<T, F, KX><<<grid, dim3(kBlockedX, kBlockedY), shared, stream_of(ctx)>>>(
+        P, field, out, static_cast<int>(span_y), static_cast<int>(span_x));
+    SK_CUDA_CHECK_LAUNCH("semiconv: register-blocked forward kernel");
+    return true;
+}
+
+// The register-blocked forward where it applies: x stride 1, dilation 1, 3, 5 or 7 taps along x.
+template <class T, class F>
+bool forward_blocked(sk_context &ctx, const Problem<T> &P, F field, const ForwardOut<T> &out) {
+    const Axis &ax = P.axis[2];
+    if (ax.stride != 1 || ax.dilation != 1) return false;
+    switch (ax.k) {
+        case 3: return forward_blocked_launch<T, F, 3>(ctx, P, field, out);
+        case 5: return forward_blocked_launch<T, F, 5>(ctx, P, field, out);
+        case 7: return forward_blocked_launch<T, F, 7>(ctx, P, field, out);
+        default: return false;
+    }
+}
+
 template <class T, class F, class S>
 bool input_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
                           View5<T> grad_input) {
@@ -571,7 +757,8 @@ bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const 
     const index_t volume = P.kernel_volume();
     const index_t users = P.broadcast ? P.groups : 1;
     const index_t planes = P.kernel_rows * P.group_in * P.batch * users * P.axis[0].m;
-    const std::size_t warp_sums = static_cast<std::size_t>(volume) * (S::kThreads / 32) * sizeof(T);
+    const std::size_t warp_sums =
+        (static_cast<std::size_t>(volume) * (S::kThreads / 32) + P.axis[1].k * P.axis[2].k) * sizeof(T);
     if (volume > 4096 || warp_sums > kSharedLimit / 2) return false;
     const TiledLaunch L = output_tiled_launch<T, S>(P, planes, warp_sums);
     if (!L.ok) return false;
@@ -609,6 +796,7 @@ void forward_cuda(sk_context &ctx, const Problem<T> &P, const ForwardOut<T> &out
     if (total == 0) return;
     with_field(P, [&](auto field) {
         using F = decltype(field);
+        if (!row_shaped(P, false) && forward_blocked(ctx, P, field, out)) return;
         if (row_shaped(P, false) ? forward_tiled<T, F, RowShape>(ctx, P, field, out)
                                  : forward_tiled<T, F, PlaneShape>(ctx, P, field, out))
             return;
