@@ -345,6 +345,53 @@ TEST(log_backward_falls_back_on_non_finite_values) {
         }
 }
 
+// The generic LOG backward skips the derived einsum of a weight that is -inf everywhere (W- when
+// grad_out >= 0, W+ when grad_out <= 0) and fills its result with -inf: multi-step plans (the
+// generic path) against the brute force, with zero rows under both conventions, and a NaN in
+// grad_out (a NaN weight: nothing is skipped).
+TEST(generic_log_backward_skips_all_minus_infinity_weights) {
+    std::mt19937_64 rng(68);
+    const std::vector<Case> cases = {make_case("bij,bjk,bk->bi", {{2, 4, 5}, {2, 5, 3}, {2, 3}}),
+                                     make_case("ij,jk,kl->il", {{3, 4}, {4, 5}, {5, 2}}),
+                                     make_case("ij,jk->ik", {{3, 4}, {4, 2}})};
+    for (const Case &c : cases)
+        for (int sign = 0; sign < 4; ++sign)  // grad_out >= 0, <= 0, mixed, >= 0 with one NaN
+            for (int32_t convention : {SK_EINSUM_ZERO_GRADIENT_ZERO, SK_EINSUM_ZERO_GRADIENT_NAN})
+                for (bool zero_row : {false, true}) {
+                    auto ops = make_operands<double>(c, SK_SEMIRING_LOG, rng, zero_row, zero_row, false);
+                    HostTensor<double> g(output_shape(c));
+                    fill_uniform(g, rng, sign == 2 ? -1 : 0, 1);
+                    for (auto &x : g.storage) {
+                        if (rng() % 4 == 0) x = 0;  // exact zeros: -inf in both weights
+                        if (sign == 1) x = -x;
+                    }
+                    if (sign == 3) g.storage[1] = NAN;
+                    Context ctx;
+                    sk_einsum_plan *plan = make_plan(c, SK_SEMIRING_LOG, convention);
+                    std::vector<const sk_tensor *> op_ptrs;
+                    std::vector<HostTensor<double> *> refs;
+                    std::vector<HostTensor<double>> grads;
+                    std::vector<sk_tensor *> grad_ptrs;
+                    for (auto &t : ops) {
+                        op_ptrs.push_back(t.d());
+                        refs.push_back(&t);
+                        grads.emplace_back(std::vector<int64_t>(t.desc.shape, t.desc.shape + t.desc.rank), 12345.0);
+                    }
+                    for (auto &t : grads) grad_ptrs.push_back(t.d());
+                    HostTensor<double> out(output_shape(c));
+                    CHECK_OK(sk_einsum_forward(ctx, plan, op_ptrs.data(), out.d(), nullptr));
+                    CHECK_OK(sk_einsum_backward(ctx, plan, op_ptrs.data(), out.d(), nullptr, g.d(), grad_ptrs.data()));
+                    const EinsumRef ref = reference_einsum(c, SK_SEMIRING_LOG, refs, &g,
+                                                           convention == SK_EINSUM_ZERO_GRADIENT_NAN);
+                    for (size_t i = 0; i < ops.size(); ++i)
+                        CHECK_EQ(compare(dense(grads[i]), ref.grad[i], 1e-10,
+                                         "skip '" + c.equation + "' sign " + std::to_string(sign) + " grad[" +
+                                             std::to_string(i) + "]"),
+                                 0);
+                    sk_einsum_plan_destroy(plan);
+                }
+}
+
 // The fast paths are bitwise reproducible: run to run and with 1 or 3 threads.
 TEST(fast_paths_are_deterministic_and_thread_count_independent) {
     const Case c = make_case("bij,bjk->bik", {{3, 33, 41}, {1, 41, 29}});

@@ -518,6 +518,16 @@ SK_HD bool log_blocker_entry(const Walk &w, index_t o, const T *grad_out, const 
     return log_fast_path_blocked(grad_out[off[0]], out[off[1]], zero_nan);
 }
 
+// Generic LOG backward: a weight W± that is -inf everywhere makes its derived einsum -inf
+// everywhere (every term is -inf: a +inf or NaN in another operand would have made some out
+// +inf or NaN and so some weight NaN), so that einsum is skipped and its result filled with -inf.
+// The common case: grad_out >= 0 everywhere leaves W- all -inf, whose einsum would otherwise run
+// entirely on the matmul's exact (slow) log path. Counts weights other than -inf (NaN included).
+template <class T>
+SK_HD bool is_live_weight(T w) {
+    return !(w == -positive_infinity<T>());
+}
+
 // ---- backend entry points (instantiated for float and double) ----------------------------------
 
 template <class T>
@@ -553,6 +563,9 @@ void argmax_encode_cpu(sk_context &ctx, const ArgmaxEncodeParams &p, const I *ar
 template <class T>
 index_t count_log_blockers_cpu(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
                                bool zero_nan);
+// live[0] / live[1]: the entries of w_plus / w_minus (n each) that are not -inf.
+template <class T>
+void count_live_weights_cpu(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live);
 
 template <class T>
 void reduce_cuda(sk_context &ctx, Semiring s, const ReduceParams &p, const T *in, T *out,
@@ -585,6 +598,8 @@ void argmax_encode_cuda(sk_context &ctx, const ArgmaxEncodeParams &p, const I *a
 template <class T>
 index_t count_log_blockers_cuda(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
                                 bool zero_nan);
+template <class T>
+void count_live_weights_cuda(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live);
 
 // ---- the executor (einsum_run.cpp), shared by both backends ------------------------------------
 

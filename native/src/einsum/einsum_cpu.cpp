@@ -134,6 +134,23 @@ index_t count_log_blockers_cpu(sk_context &ctx, const Walk &w, const T *grad_out
     return blocked.load();
 }
 
+template <class T>
+void count_live_weights_cpu(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live) {
+    std::atomic<index_t> plus{0}, minus{0};
+    if (n > 0)
+        ctx.pool().parallel_for(n, grain_for(2), [&](index_t b, index_t e) {
+            index_t p = 0, m = 0;
+            for (index_t o = b; o < e; ++o) {
+                p += is_live_weight(w_plus[o]) ? 1 : 0;
+                m += is_live_weight(w_minus[o]) ? 1 : 0;
+            }
+            plus += p;
+            minus += m;
+        });
+    live[0] = plus.load();
+    live[1] = minus.load();
+}
+
 #define SK_EINSUM_CPU_FLOAT(T)                                                                       \
     template void reduce_cpu<T>(sk_context &, Semiring, const ReduceParams &, const T *, T *,       \
                                 std::int64_t *);                                                     \
@@ -154,7 +171,8 @@ index_t count_log_blockers_cpu(sk_context &ctx, const Walk &w, const T *grad_out
                                                      const std::int32_t *, const T *, std::int32_t *); \
     template void argmax_decode_cpu<T, std::int64_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
                                                      const std::int32_t *, const T *, std::int64_t *); \
-    template index_t count_log_blockers_cpu<T>(sk_context &, const Walk &, const T *, const T *, bool);
+    template index_t count_log_blockers_cpu<T>(sk_context &, const Walk &, const T *, const T *, bool); \
+    template void count_live_weights_cpu<T>(sk_context &, index_t, const T *, const T *, index_t *);
 
 SK_EINSUM_CPU_FLOAT(float)
 SK_EINSUM_CPU_FLOAT(double)

@@ -1,8 +1,8 @@
 // CUDA backend of the einsum kernels: one thread per independent output element (grid-stride
 // loops) calling the per-element functions of einsum.h, the same the CPU backend calls, so the
 // two backends share their math. Every launch is on the context's stream and checked; nothing
-// synchronises except the argmax range check of the backward and the LOG fast-path check, which
-// return a host count.
+// synchronises except the argmax range check of the backward, the LOG fast-path check and the
+// LOG weight counts of the generic backward, which return host counts.
 // The matmul steps run on matmul::forward_cuda (see einsum_run.cpp).
 #include <cuda_runtime.h>
 
@@ -105,6 +105,17 @@ __global__ void count_log_blockers_kernel(Walk w, const T *grad_out, const T *ou
     unsigned long long local = 0;
     SK_GRID_STRIDE(o, w.count) local += log_blocker_entry<T>(w, o, grad_out, out, zero_nan) ? 1 : 0;
     if (local) atomicAdd(blocked, local);  // an integer count: order-independent
+}
+
+template <class T>
+__global__ void count_live_weights_kernel(index_t n, const T *w_plus, const T *w_minus, unsigned long long *live) {
+    unsigned long long p = 0, m = 0;
+    SK_GRID_STRIDE(o, n) {
+        p += is_live_weight(w_plus[o]) ? 1 : 0;
+        m += is_live_weight(w_minus[o]) ? 1 : 0;
+    }
+    if (p) atomicAdd(live, p);  // integer counts: order-independent
+    if (m) atomicAdd(live + 1, m);
 }
 
 }  // namespace
@@ -226,6 +237,23 @@ index_t count_log_blockers_cuda(sk_context &ctx, const Walk &w, const T *grad_ou
     return static_cast<index_t>(host);
 }
 
+// One stream synchronisation: the counts decide whether a derived einsum runs at all.
+template <class T>
+void count_live_weights_cuda(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live) {
+    live[0] = live[1] = 0;
+    if (n <= 0) return;
+    auto lease = ctx.workspace().acquire(2 * sizeof(unsigned long long), "einsum: log weight counters");
+    auto *counts = lease.as<unsigned long long>();
+    SK_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream_of(ctx)));
+    count_live_weights_kernel<T><<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(n, w_plus, w_minus, counts);
+    SK_CUDA_CHECK_LAUNCH("einsum: log weight count kernel");
+    unsigned long long host[2] = {0, 0};
+    SK_CUDA_CHECK(cudaMemcpyAsync(host, counts, sizeof(host), cudaMemcpyDeviceToHost, stream_of(ctx)));
+    SK_CUDA_CHECK(cudaStreamSynchronize(stream_of(ctx)));
+    live[0] = static_cast<index_t>(host[0]);
+    live[1] = static_cast<index_t>(host[1]);
+}
+
 #define SK_EINSUM_CUDA_FLOAT(T)                                                                       \
     template void reduce_cuda<T>(sk_context &, Semiring, const ReduceParams &, const T *, T *,       \
                                  std::int64_t *);                                                     \
@@ -246,7 +274,8 @@ index_t count_log_blockers_cuda(sk_context &ctx, const Walk &w, const T *grad_ou
                                                       const std::int32_t *, const T *, std::int32_t *); \
     template void argmax_decode_cuda<T, std::int64_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
                                                       const std::int32_t *, const T *, std::int64_t *); \
-    template index_t count_log_blockers_cuda<T>(sk_context &, const Walk &, const T *, const T *, bool);
+    template index_t count_log_blockers_cuda<T>(sk_context &, const Walk &, const T *, const T *, bool); \
+    template void count_live_weights_cuda<T>(sk_context &, index_t, const T *, const T *, index_t *);
 
 SK_EINSUM_CUDA_FLOAT(float)
 SK_EINSUM_CUDA_FLOAT(double)

@@ -726,6 +726,7 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
     // W± over the output, contiguous (LOG only).
     Workspace::Lease weights;
     Node<T> w_plus, w_minus, g_node = output_node<T>(output, eq.num_labels, grad_out);
+    bool dead_weights[2] = {false, false};  // W+ / W- all -inf: their derived einsums are -inf
     if (log) {
         const index_t n = std::max<index_t>(out_count, 1);
         weights = ws.acquire(static_cast<std::size_t>(2 * aligned(n * static_cast<index_t>(sizeof(T)))), "einsum log-gradient weights");
@@ -745,6 +746,11 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
             const T *od = static_cast<const T *>(out->data);
             SK_EINSUM_ON(ctx, log_weights_cpu<T>(ctx, walk, gd, od, nan, w_plus.data, w_minus.data),
                          log_weights_cuda<T>(ctx, walk, gd, od, nan, w_plus.data, w_minus.data));
+            index_t live[2] = {1, 1};
+            SK_EINSUM_ON(ctx, count_live_weights_cpu<T>(ctx, out_count, w_plus.data, w_minus.data, live),
+                         count_live_weights_cuda<T>(ctx, out_count, w_plus.data, w_minus.data, live));
+            dead_weights[0] = live[0] == 0;
+            dead_weights[1] = live[1] == 0;
         }
     }
     for (std::size_t i = 0; i < grads.size(); ++i) {
@@ -768,9 +774,17 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
                                             operands[static_cast<std::size_t>(der.others[j])]);
         const int passes = log ? 2 : 1;
         for (int pass = 0; pass < passes; ++pass) {
+            const Node<T> &res = pass == 0 ? res_plus : res_minus;
+            if (log && dead_weights[pass]) {  // see is_live_weight: the einsum would give -inf
+                const View3<T> all{res.data, 0, 0, 1};
+                const T ninf = -positive_infinity<T>();
+                SK_EINSUM_ON(ctx, matmul::fill_cpu<T>(ctx, all, 1, 1, dcount, ninf),
+                             matmul::fill_cuda<T>(ctx, all, 1, 1, dcount, ninf));
+                continue;
+            }
             inputs[0] = log ? (pass == 0 ? w_plus : w_minus) : g_node;
             with_runner<T>(ctx, c.semiring, der.plan, eq.extent, 0,
-                           [&](Runner<T> &r) { r.run(inputs, pass == 0 ? res_plus : res_minus, nullptr); });
+                           [&](Runner<T> &r) { r.run(inputs, res, nullptr); });
         }
         scatter_gradient<T>(ctx, eq, i, *g, operands[i], res_plus, res_minus.data, log);
     }
