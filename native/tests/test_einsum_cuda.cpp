@@ -1,7 +1,8 @@
 // CPU vs CUDA equivalence of the semiring einsum: random valid equations and the fixed shapes of
 // the issue, every semiring, float32 and float64, strided operands; forward values, argmax
 // (int32 and int64), backward (with and without a given argmax), blocking under a workspace
-// limit, and bitwise determinism on the device. Needs a CUDA device: without one the binary
+// limit, the single-step fast paths (every layout and value case they handle or decline), and
+// bitwise determinism on the device. Needs a CUDA device: without one the binary
 // reports "skipped" (exit 77) unless SK_REQUIRE_CUDA=1, which makes it a failure.
 #include <cstring>
 #include <memory>
@@ -26,13 +27,28 @@ int compare(const std::vector<T> &got, const std::vector<T> &want, Ld tol, const
     return bad;
 }
 
+// Operand values beyond fill_for: a row of operand 0 at the semiring zero (its first index along
+// every dimension but the last), or small integers (exact ties for MAX/MIN).
+enum class Fill { Random, ZeroRow, Integers };
+
+template <class T>
+void special_fill(HostTensor<T> &t, size_t operand, int32_t semiring, Fill fill, std::mt19937_64 &rng) {
+    if (fill == Fill::Integers)
+        for (auto &x : t.storage) x = static_cast<T>(static_cast<int>(rng() % 5) - 2);
+    if (fill != Fill::ZeroRow || operand != 0 || t.desc.rank == 0) return;
+    const T zero = semiring == SK_SEMIRING_REAL ? T(0) : semiring == SK_SEMIRING_MIN ? T(INFINITY) : T(-INFINITY);
+    for (int64_t e = 0; e < t.desc.shape[t.desc.rank - 1]; ++e)
+        t.storage[static_cast<size_t>(e * t.desc.strides[t.desc.rank - 1])] = zero;
+}
+
 template <class T>
 void equivalence(const Case &c, int32_t semiring, std::mt19937_64 &rng, bool strided, bool int64_argmax,
-                 int64_t workspace_limit, const std::string &label) {
+                 int64_t workspace_limit, const std::string &label, int32_t convention = SK_EINSUM_ZERO_GRADIENT_ZERO,
+                 Fill fill = Fill::Random) {
     Context cpu, gpu(SK_DEVICE_CUDA, 0);
     CHECK(gpu.ctx != nullptr);
     if (!gpu.ctx) return;
-    sk_einsum_plan *plan = make_plan(c, semiring, 0, workspace_limit);
+    sk_einsum_plan *plan = make_plan(c, semiring, convention, workspace_limit);
     if (!plan) return;
     const std::string what = label + " '" + c.equation + "' " + semiring_label(semiring);
     const bool sel = is_selection(semiring);
@@ -41,6 +57,7 @@ void equivalence(const Case &c, int32_t semiring, std::mt19937_64 &rng, bool str
     for (auto &s : c.shapes) {
         ops.push_back(strided_tensor<T>(s, rng, strided));
         fill_for(ops.back(), semiring, rng);
+        special_fill(ops.back(), ops.size() - 1, semiring, fill, rng);
         grads.push_back(strided_tensor<T>(s, rng, strided));
         for (auto &x : grads.back().storage) x = T(-777);  // as the device copies: gaps compare equal
     }
@@ -153,31 +170,78 @@ TEST(blocked_cpu_vs_cuda) {
     }
 }
 
+// The single-step fast paths (one Contract step: backward on the matmul engine's backward, argmax
+// straight from the matmul; see native/src/einsum/NOTES.md) on the device against the CPU, which
+// runs the same orchestration: plain, transposed and multi-label groups, matrix-vector, S = 2,
+// shared (batch-broadcast) operands, a diagonal operand, an output that needs a copy, k- and
+// partial-batch broadcasts (generic backward), rows at the semiring zero under both
+// zero-gradient conventions (LOG's NaN convention falls back to the generic backward), exact
+// ties, strided layouts (gradients through a buffer and a scatter), int32 and int64 argmax.
+TEST(single_step_fast_paths_cpu_vs_cuda) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(10);
+    const std::vector<std::pair<std::string, std::vector<std::vector<int64_t>>>> cases = {
+        {"bij,bjk->bik", {{16, 64, 64}, {16, 64, 64}}},
+        {"ij,jk->ik", {{130, 70}, {70, 129}}},
+        {"bji,bkj->bik", {{3, 40, 33}, {3, 50, 40}}},
+        {"ik,kj->ji", {{45, 60}, {60, 38}}},
+        {"abij,abjk->aibk", {{2, 3, 20, 25}, {2, 3, 25, 12}}},
+        {"bij,bj->bi", {{5, 40, 50}, {5, 50}}},
+        {"bijl,bjlk->bik", {{2, 24, 9, 4}, {2, 9, 4, 30}}},
+        {"bij,bjk->bik", {{1, 35, 44}, {6, 44, 27}}},
+        {"bij,bjk->bik", {{6, 35, 44}, {1, 44, 27}}},
+        {"bii,bik->bk", {{1, 20, 20}, {4, 20, 13}}},
+        {"ij,jk->ik", {{30, 1}, {25, 20}}},
+        {"...ij,...jk->...ik", {{2, 1, 14, 15}, {1, 3, 15, 13}}},
+    };
+    for (auto &[eq, shapes] : cases) {
+        const Case c = make_case(eq, shapes);
+        for (int32_t s : {SK_SEMIRING_REAL, SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_MIN})
+            for (int variant = 0; variant < 4; ++variant) {
+                const bool strided = variant & 1;
+                const bool int64_argmax = variant & 2;
+                const int32_t convention = variant >= 2 ? SK_EINSUM_ZERO_GRADIENT_NAN : SK_EINSUM_ZERO_GRADIENT_ZERO;
+                const Fill fill = is_selection(s) && variant == 3 ? Fill::Integers : variant % 2 ? Fill::ZeroRow : Fill::Random;
+                equivalence<float>(c, s, rng, strided, int64_argmax, 0, "fast f32", convention, fill);
+                equivalence<double>(c, s, rng, !strided, !int64_argmax, 0, "fast f64", convention, fill);
+            }
+    }
+}
+
 // Two device runs give bitwise identical outputs and gradients.
 TEST(device_results_are_deterministic) {
     if (!require_device_or_skip()) return;
     Context gpu(SK_DEVICE_CUDA, 0);
     std::mt19937_64 rng(9);
     const Case c = make_case("bij,bjk->bik", {{4, 100, 70}, {4, 70, 90}});
-    for (int32_t s : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL}) {
+    for (int32_t s : {SK_SEMIRING_LOG, SK_SEMIRING_MAX, SK_SEMIRING_REAL, SK_SEMIRING_MIN}) {
         sk_einsum_plan *plan = make_plan(c, s);
         HostTensor<float> a({4, 100, 70}), b({4, 70, 90}), g({4, 100, 90});
         fill_for(a, s, rng);
         fill_for(b, s, rng);
         fill_uniform(g, rng, -1, 1);
         DeviceMirror<float> da(gpu, a), db(gpu, b), dg(gpu, g);
-        std::vector<std::vector<float>> outs, grads;
+        std::vector<std::vector<float>> outs, grads, grads_b;
+        std::vector<std::vector<int32_t>> argmaxes;
+        const bool sel = is_selection(s);
         for (int rep = 0; rep < 2; ++rep) {
             DeviceMirror<float> dout(gpu, HostTensor<float>({4, 100, 90})), dga(gpu, HostTensor<float>({4, 100, 70}));
+            DeviceMirror<float> dgb(gpu, HostTensor<float>({4, 70, 90}));
+            DeviceMirror<int32_t> dam(gpu, HostTensor<int32_t>({4, 100, 90, 1}));
             const sk_tensor *ops[] = {da.d(), db.d()};
-            sk_tensor *gr[] = {dga.d(), nullptr};
-            CHECK_OK(sk_einsum_forward(gpu, plan, ops, dout.d(), nullptr));
-            CHECK_OK(sk_einsum_backward(gpu, plan, ops, dout.d(), nullptr, dg.d(), gr));
+            sk_tensor *gr[] = {dga.d(), dgb.d()};
+            CHECK_OK(sk_einsum_forward(gpu, plan, ops, dout.d(), sel ? dam.d() : nullptr));
+            // MAX/MIN: the second run passes the forward's argmax (the fast path reads it in place).
+            CHECK_OK(sk_einsum_backward(gpu, plan, ops, dout.d(), sel && rep == 1 ? dam.d() : nullptr, dg.d(), gr));
             outs.push_back(dout.download());
             grads.push_back(dga.download());
+            grads_b.push_back(dgb.download());
+            if (sel) argmaxes.push_back(dam.download());
         }
         CHECK(outs[0] == outs[1]);
         CHECK(grads[0] == grads[1]);
+        CHECK(grads_b[0] == grads_b[1]);
+        if (sel) CHECK(argmaxes[0] == argmaxes[1]);
         sk_einsum_plan_destroy(plan);
     }
 }

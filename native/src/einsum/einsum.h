@@ -138,6 +138,10 @@ index_t forward_workspace_bytes(const Plan &plan, const std::vector<index_t> &ex
 // Workspace bytes of a backward call (the whole problem).
 index_t backward_workspace_bytes(const Compiled &c, std::size_t elem);
 
+// True when the plan is one Contract step of the two operands summing exactly the equation's
+// summed labels (in the same order): the case of the single-step fast paths.
+bool is_single_contract(const Compiled &c);
+
 // ---- kernel parameter blocks (passed by value to CUDA kernels) ---------------------------------
 
 // A multi-index walk: `rank` dimensions of the given extents, row-major (last fastest), and for
@@ -149,16 +153,29 @@ struct Walk {
     index_t stride[3][kMaxDims] = {};
 };
 
-// Offsets of the `count` tensors at flat position `flat` of the walk.
-template <int N>
-SK_HD void walk_offsets(const Walk &w, index_t flat, index_t (&off)[N]) {
-    for (int t = 0; t < N; ++t) off[t] = 0;
-    for (int d = w.rank - 1; d >= 0; --d) {
-        const index_t e = w.extent[d];
-        const index_t c = flat % e;
+// Offsets of the `count` tensors at flat position `flat` (< w.count) of the walk. The outermost
+// coordinate is what is left of `flat` after the inner ones (no division for it, so a merged
+// rank-1 walk costs none), and a walk of fewer than 2^32 elements divides in 32 bits (a 64-bit
+// division is a long instruction sequence on a GPU).
+template <class U, int N>
+SK_HD void walk_offsets_as(const Walk &w, U flat, index_t (&off)[N]) {
+    for (int d = w.rank - 1; d > 0; --d) {
+        const U e = static_cast<U>(w.extent[d]);
+        const index_t c = static_cast<index_t>(flat % e);
         flat /= e;
         for (int t = 0; t < N; ++t) off[t] += c * w.stride[t][d];
     }
+    if (w.rank > 0)
+        for (int t = 0; t < N; ++t) off[t] += static_cast<index_t>(flat) * w.stride[t][0];
+}
+
+template <int N>
+SK_HD void walk_offsets(const Walk &w, index_t flat, index_t (&off)[N]) {
+    for (int t = 0; t < N; ++t) off[t] = 0;
+    if (w.count <= index_t(0xffffffff))
+        walk_offsets_as<std::uint32_t, N>(w, static_cast<std::uint32_t>(flat), off);
+    else
+        walk_offsets_as<std::uint64_t, N>(w, static_cast<std::uint64_t>(flat), off);
 }
 
 // Reduce: out[z] = PLUS_r in[z, r]; outer walks (out, in, argmax), inner walks (in).
@@ -415,6 +432,102 @@ SK_HD void log_weight_entry(const Walk &w, index_t o, const T *grad_out, const T
     w_minus[off[0]] = wm;
 }
 
+// ---- single-step fast paths (see NOTES.md "Fast paths") ----------------------------------------
+//
+// When the plan is one Contract step (two operands, every summed label in both), the matmul's
+// int32 argmax over the flattened k group (row-major in label id order) already is the einsum's
+// argmax, and the backward is the matmul engine's backward.
+
+// Argmax of a single-step forward: the matmul's flat k index (int32,
+// contiguous over the step's (batch, m, n) order) decoded into the S variables of the caller's
+// argmax (no division for S = 1).
+// The walk runs over the output dims: stride[0] = argmax tensor, stride[1] = out, stride[2] =
+// the matmul's argmax. -1 along S where the output is the semiring zero (the trace's rule; the
+// matmul writes -1 there too) or the matmul found no term.
+struct ArgmaxDecodeParams {
+    Walk out;
+    int num_summed = 0;
+    index_t summed_extent[kMaxLabels] = {};
+    index_t summed_stride = 0;  // argmax tensor stride of its last dimension
+};
+
+template <class S, class T, class I>
+SK_HD void argmax_decode_entry(const ArgmaxDecodeParams &p, index_t o, const std::int32_t *flat_argmax,
+                               const T *out, I *argmax) {
+    index_t off[3];
+    walk_offsets<3>(p.out, o, off);
+    std::int64_t flat = flat_argmax[off[2]];
+    const bool none = flat < 0 || out[off[1]] == S::zero();
+    for (int s = p.num_summed - 1; s >= 0; --s) {
+        std::int64_t v = -1;
+        if (!none) {
+            if (s == 0) {
+                v = flat;  // the most significant variable takes what is left: no division
+            } else {
+                v = flat % p.summed_extent[s];
+                flat /= p.summed_extent[s];
+            }
+        }
+        argmax[off[0] + s * p.summed_stride] = static_cast<I>(v);
+    }
+}
+
+// The reverse, for a caller's argmax given to a single-step MAX/MIN backward: the S variables
+// (already range-checked) flattened into the matmul's k index, -1 when any of them is -1. The walk
+// runs over the output dims: stride[0] = argmax tensor, stride[1] = the int32 buffer.
+struct ArgmaxEncodeParams {
+    Walk out;
+    int num_summed = 0;
+    index_t summed_extent[kMaxLabels] = {};
+    index_t summed_stride = 0;
+};
+
+template <class I>
+SK_HD void argmax_encode_entry(const ArgmaxEncodeParams &p, index_t o, const I *argmax,
+                               std::int32_t *flat_argmax) {
+    index_t off[2];
+    walk_offsets<2>(p.out, o, off);
+    std::int64_t flat = 0;
+    bool none = false;
+    for (int s = 0; s < p.num_summed; ++s) {
+        const auto v = static_cast<std::int64_t>(argmax[off[0] + s * p.summed_stride]);
+        none = none || v < 0;
+        flat = flat * p.summed_extent[s] + v;
+    }
+    flat_argmax[off[1]] = none ? -1 : static_cast<std::int32_t>(flat);
+}
+
+// LOG single-step backward: the matmul engine's backward gives 0 where out = -inf and otherwise
+// grad_out * exp(term - out); the einsum's contract gives the same wherever grad_out is finite and
+// out is finite or -inf (a NaN or +inf out, or a non-finite grad_out, spreads NaN along whole rows
+// and columns in the einsum's definition; under SK_EINSUM_ZERO_GRADIENT_NAN an out of -inf does
+// too). Such an element "blocks" the fast path; the generic backward then runs. The walk runs over
+// the output dims: stride[0] = grad_out, stride[1] = out.
+template <class T>
+SK_HD bool log_fast_path_blocked(T g, T z, bool zero_nan) {
+    const T inf = positive_infinity<T>();
+    const bool g_finite = g > -inf && g < inf;  // false for NaN
+    const bool z_ok = (z > -inf && z < inf) || (z == -inf && !zero_nan);
+    return !(g_finite && z_ok);
+}
+
+template <class T>
+SK_HD bool log_blocker_entry(const Walk &w, index_t o, const T *grad_out, const T *out, bool zero_nan) {
+    index_t off[2];
+    walk_offsets<2>(w, o, off);
+    return log_fast_path_blocked(grad_out[off[0]], out[off[1]], zero_nan);
+}
+
+// Generic LOG backward: a weight W± that is -inf everywhere makes its derived einsum -inf
+// everywhere (every term is -inf: a +inf or NaN in another operand would have made some out
+// +inf or NaN and so some weight NaN), so that einsum is skipped and its result filled with -inf.
+// The common case: grad_out >= 0 everywhere leaves W- all -inf, whose einsum would otherwise run
+// entirely on the matmul's exact (slow) log path. Counts weights other than -inf (NaN included).
+template <class T>
+SK_HD bool is_live_weight(T w) {
+    return !(w == -positive_infinity<T>());
+}
+
 // ---- backend entry points (instantiated for float and double) ----------------------------------
 
 template <class T>
@@ -440,6 +553,19 @@ void log_weights_cpu(sk_context &ctx, const Walk &w, const T *grad_out, const T 
 template <class I>
 index_t count_bad_argmax_cpu(sk_context &ctx, const Walk &w, const I *argmax, int num_summed,
                              index_t summed_stride, const index_t *extent);
+template <class T, class I>
+void argmax_decode_cpu(sk_context &ctx, Semiring s, const ArgmaxDecodeParams &p,
+                       const std::int32_t *flat_argmax, const T *out, I *argmax);
+template <class I>
+void argmax_encode_cpu(sk_context &ctx, const ArgmaxEncodeParams &p, const I *argmax,
+                       std::int32_t *flat_argmax);
+// Counts the output elements that block the LOG fast path (log_fast_path_blocked).
+template <class T>
+index_t count_log_blockers_cpu(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
+                               bool zero_nan);
+// live[0] / live[1]: the entries of w_plus / w_minus (n each) that are not -inf.
+template <class T>
+void count_live_weights_cpu(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live);
 
 template <class T>
 void reduce_cuda(sk_context &ctx, Semiring s, const ReduceParams &p, const T *in, T *out,
@@ -463,6 +589,17 @@ void log_weights_cuda(sk_context &ctx, const Walk &w, const T *grad_out, const T
 template <class I>
 index_t count_bad_argmax_cuda(sk_context &ctx, const Walk &w, const I *argmax, int num_summed,
                               index_t summed_stride, const index_t *extent);
+template <class T, class I>
+void argmax_decode_cuda(sk_context &ctx, Semiring s, const ArgmaxDecodeParams &p,
+                        const std::int32_t *flat_argmax, const T *out, I *argmax);
+template <class I>
+void argmax_encode_cuda(sk_context &ctx, const ArgmaxEncodeParams &p, const I *argmax,
+                        std::int32_t *flat_argmax);
+template <class T>
+index_t count_log_blockers_cuda(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
+                                bool zero_nan);
+template <class T>
+void count_live_weights_cuda(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live);
 
 // ---- the executor (einsum_run.cpp), shared by both backends ------------------------------------
 

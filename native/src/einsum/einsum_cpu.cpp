@@ -2,6 +2,8 @@
 // elements calling the per-element function of einsum.h (the same one the CUDA kernels call).
 // Each element is produced by one thread in a fixed order, so results do not depend on the
 // thread count. The matmul steps run on matmul::forward_cpu (see einsum_run.cpp).
+#include <atomic>
+
 #include "core/context.h"
 #include "core/error.h"
 #include "einsum/einsum.h"
@@ -100,6 +102,55 @@ index_t count_bad_argmax_cpu(sk_context &ctx, const Walk &w, const I *argmax, in
     return bad;
 }
 
+template <class T, class I>
+void argmax_decode_cpu(sk_context &ctx, Semiring s, const ArgmaxDecodeParams &p,
+                       const std::int32_t *flat_argmax, const T *out, I *argmax) {
+    with_semiring<T>(s, [&](auto sr) {
+        using S = decltype(sr);
+        parallel(ctx, p.out.count, p.num_summed + 2,
+                 [&](index_t o) { argmax_decode_entry<S, T, I>(p, o, flat_argmax, out, argmax); });
+        return 0;
+    });
+}
+
+template <class I>
+void argmax_encode_cpu(sk_context &ctx, const ArgmaxEncodeParams &p, const I *argmax,
+                       std::int32_t *flat_argmax) {
+    parallel(ctx, p.out.count, p.num_summed + 2,
+             [&](index_t o) { argmax_encode_entry<I>(p, o, argmax, flat_argmax); });
+}
+
+template <class T>
+index_t count_log_blockers_cpu(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
+                               bool zero_nan) {
+    // Per-chunk counts summed after the loop: integer sums, independent of the thread count.
+    std::atomic<index_t> blocked{0};
+    if (w.count <= 0) return 0;
+    ctx.pool().parallel_for(w.count, grain_for(4), [&](index_t b, index_t e) {
+        index_t local = 0;
+        for (index_t o = b; o < e; ++o) local += log_blocker_entry<T>(w, o, grad_out, out, zero_nan) ? 1 : 0;
+        blocked += local;
+    });
+    return blocked.load();
+}
+
+template <class T>
+void count_live_weights_cpu(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live) {
+    std::atomic<index_t> plus{0}, minus{0};
+    if (n > 0)
+        ctx.pool().parallel_for(n, grain_for(2), [&](index_t b, index_t e) {
+            index_t p = 0, m = 0;
+            for (index_t o = b; o < e; ++o) {
+                p += is_live_weight(w_plus[o]) ? 1 : 0;
+                m += is_live_weight(w_minus[o]) ? 1 : 0;
+            }
+            plus += p;
+            minus += m;
+        });
+    live[0] = plus.load();
+    live[1] = minus.load();
+}
+
 #define SK_EINSUM_CPU_FLOAT(T)                                                                       \
     template void reduce_cpu<T>(sk_context &, Semiring, const ReduceParams &, const T *, T *,       \
                                 std::int64_t *);                                                     \
@@ -115,7 +166,13 @@ index_t count_bad_argmax_cpu(sk_context &ctx, const Walk &w, const I *argmax, in
                                              const std::int64_t *, T *);                             \
     template void scatter_cpu<T>(sk_context &, const ScatterParams &, const T *, const T *,         \
                                  const T *, T *);                                                    \
-    template void log_weights_cpu<T>(sk_context &, const Walk &, const T *, const T *, bool, T *, T *);
+    template void log_weights_cpu<T>(sk_context &, const Walk &, const T *, const T *, bool, T *, T *); \
+    template void argmax_decode_cpu<T, std::int32_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
+                                                     const std::int32_t *, const T *, std::int32_t *); \
+    template void argmax_decode_cpu<T, std::int64_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
+                                                     const std::int32_t *, const T *, std::int64_t *); \
+    template index_t count_log_blockers_cpu<T>(sk_context &, const Walk &, const T *, const T *, bool); \
+    template void count_live_weights_cpu<T>(sk_context &, index_t, const T *, const T *, index_t *);
 
 SK_EINSUM_CPU_FLOAT(float)
 SK_EINSUM_CPU_FLOAT(double)
@@ -123,5 +180,9 @@ template index_t count_bad_argmax_cpu<std::int32_t>(sk_context &, const Walk &, 
                                                     int, index_t, const index_t *);
 template index_t count_bad_argmax_cpu<std::int64_t>(sk_context &, const Walk &, const std::int64_t *,
                                                     int, index_t, const index_t *);
+template void argmax_encode_cpu<std::int32_t>(sk_context &, const ArgmaxEncodeParams &, const std::int32_t *,
+                                              std::int32_t *);
+template void argmax_encode_cpu<std::int64_t>(sk_context &, const ArgmaxEncodeParams &, const std::int64_t *,
+                                              std::int32_t *);
 
 }  // namespace sk::einsum

@@ -1,7 +1,8 @@
 // CUDA backend of the einsum kernels: one thread per independent output element (grid-stride
 // loops) calling the per-element functions of einsum.h, the same the CPU backend calls, so the
 // two backends share their math. Every launch is on the context's stream and checked; nothing
-// synchronises except the argmax range check of the backward, which returns a host count.
+// synchronises except the argmax range check of the backward, the LOG fast-path check and the
+// LOG weight counts of the generic backward, which return host counts.
 // The matmul steps run on matmul::forward_cuda (see einsum_run.cpp).
 #include <cuda_runtime.h>
 
@@ -87,6 +88,36 @@ __global__ void count_bad_argmax_kernel(Walk w, const I *argmax, int num_summed,
     if (local) atomicAdd(bad, local);  // an integer count: order-independent
 }
 
+template <class S, class T, class I>
+__global__ void argmax_decode_kernel(ArgmaxDecodeParams p, const std::int32_t *flat_argmax, const T *out,
+                                     I *argmax) {
+    SK_GRID_STRIDE(o, p.out.count) argmax_decode_entry<S, T, I>(p, o, flat_argmax, out, argmax);
+}
+
+template <class I>
+__global__ void argmax_encode_kernel(ArgmaxEncodeParams p, const I *argmax, std::int32_t *flat_argmax) {
+    SK_GRID_STRIDE(o, p.out.count) argmax_encode_entry<I>(p, o, argmax, flat_argmax);
+}
+
+template <class T>
+__global__ void count_log_blockers_kernel(Walk w, const T *grad_out, const T *out, bool zero_nan,
+                                          unsigned long long *blocked) {
+    unsigned long long local = 0;
+    SK_GRID_STRIDE(o, w.count) local += log_blocker_entry<T>(w, o, grad_out, out, zero_nan) ? 1 : 0;
+    if (local) atomicAdd(blocked, local);  // an integer count: order-independent
+}
+
+template <class T>
+__global__ void count_live_weights_kernel(index_t n, const T *w_plus, const T *w_minus, unsigned long long *live) {
+    unsigned long long p = 0, m = 0;
+    SK_GRID_STRIDE(o, n) {
+        p += is_live_weight(w_plus[o]) ? 1 : 0;
+        m += is_live_weight(w_minus[o]) ? 1 : 0;
+    }
+    if (p) atomicAdd(live, p);  // integer counts: order-independent
+    if (m) atomicAdd(live + 1, m);
+}
+
 }  // namespace
 
 template <class T>
@@ -169,6 +200,60 @@ index_t count_bad_argmax_cuda(sk_context &ctx, const Walk &w, const I *argmax, i
     return static_cast<index_t>(host);
 }
 
+template <class T, class I>
+void argmax_decode_cuda(sk_context &ctx, Semiring s, const ArgmaxDecodeParams &p,
+                        const std::int32_t *flat_argmax, const T *out, I *argmax) {
+    with_semiring<T>(s, [&](auto sr) {
+        using S = decltype(sr);
+        argmax_decode_kernel<S, T, I><<<blocks_for(p.out.count), kThreads, 0, stream_of(ctx)>>>(p, flat_argmax, out,
+                                                                                               argmax);
+        SK_CUDA_CHECK_LAUNCH("einsum: argmax decode kernel");
+        return 0;
+    });
+}
+
+template <class I>
+void argmax_encode_cuda(sk_context &ctx, const ArgmaxEncodeParams &p, const I *argmax,
+                        std::int32_t *flat_argmax) {
+    argmax_encode_kernel<I><<<blocks_for(p.out.count), kThreads, 0, stream_of(ctx)>>>(p, argmax, flat_argmax);
+    SK_CUDA_CHECK_LAUNCH("einsum: argmax encode kernel");
+}
+
+// One stream synchronisation: the count decides between the fast and the generic LOG backward
+// before anything is written.
+template <class T>
+index_t count_log_blockers_cuda(sk_context &ctx, const Walk &w, const T *grad_out, const T *out,
+                                bool zero_nan) {
+    if (w.count <= 0) return 0;
+    auto lease = ctx.workspace().acquire(sizeof(unsigned long long), "einsum: log fast path check counter");
+    auto *blocked = lease.as<unsigned long long>();
+    SK_CUDA_CHECK(cudaMemsetAsync(blocked, 0, sizeof(unsigned long long), stream_of(ctx)));
+    count_log_blockers_kernel<T><<<blocks_for(w.count), kThreads, 0, stream_of(ctx)>>>(w, grad_out, out, zero_nan,
+                                                                                      blocked);
+    SK_CUDA_CHECK_LAUNCH("einsum: log fast path check kernel");
+    unsigned long long host = 0;
+    SK_CUDA_CHECK(cudaMemcpyAsync(&host, blocked, sizeof(host), cudaMemcpyDeviceToHost, stream_of(ctx)));
+    SK_CUDA_CHECK(cudaStreamSynchronize(stream_of(ctx)));
+    return static_cast<index_t>(host);
+}
+
+// One stream synchronisation: the counts decide whether a derived einsum runs at all.
+template <class T>
+void count_live_weights_cuda(sk_context &ctx, index_t n, const T *w_plus, const T *w_minus, index_t *live) {
+    live[0] = live[1] = 0;
+    if (n <= 0) return;
+    auto lease = ctx.workspace().acquire(2 * sizeof(unsigned long long), "einsum: log weight counters");
+    auto *counts = lease.as<unsigned long long>();
+    SK_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream_of(ctx)));
+    count_live_weights_kernel<T><<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(n, w_plus, w_minus, counts);
+    SK_CUDA_CHECK_LAUNCH("einsum: log weight count kernel");
+    unsigned long long host[2] = {0, 0};
+    SK_CUDA_CHECK(cudaMemcpyAsync(host, counts, sizeof(host), cudaMemcpyDeviceToHost, stream_of(ctx)));
+    SK_CUDA_CHECK(cudaStreamSynchronize(stream_of(ctx)));
+    live[0] = static_cast<index_t>(host[0]);
+    live[1] = static_cast<index_t>(host[1]);
+}
+
 #define SK_EINSUM_CUDA_FLOAT(T)                                                                       \
     template void reduce_cuda<T>(sk_context &, Semiring, const ReduceParams &, const T *, T *,       \
                                  std::int64_t *);                                                     \
@@ -184,7 +269,13 @@ index_t count_bad_argmax_cuda(sk_context &ctx, const Walk &w, const I *argmax, i
                                               const std::int64_t *, T *);                             \
     template void scatter_cuda<T>(sk_context &, const ScatterParams &, const T *, const T *,         \
                                   const T *, T *);                                                    \
-    template void log_weights_cuda<T>(sk_context &, const Walk &, const T *, const T *, bool, T *, T *);
+    template void log_weights_cuda<T>(sk_context &, const Walk &, const T *, const T *, bool, T *, T *); \
+    template void argmax_decode_cuda<T, std::int32_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
+                                                      const std::int32_t *, const T *, std::int32_t *); \
+    template void argmax_decode_cuda<T, std::int64_t>(sk_context &, Semiring, const ArgmaxDecodeParams &, \
+                                                      const std::int32_t *, const T *, std::int64_t *); \
+    template index_t count_log_blockers_cuda<T>(sk_context &, const Walk &, const T *, const T *, bool); \
+    template void count_live_weights_cuda<T>(sk_context &, index_t, const T *, const T *, index_t *);
 
 SK_EINSUM_CUDA_FLOAT(float)
 SK_EINSUM_CUDA_FLOAT(double)
@@ -192,5 +283,9 @@ template index_t count_bad_argmax_cuda<std::int32_t>(sk_context &, const Walk &,
                                                      int, index_t, const index_t *);
 template index_t count_bad_argmax_cuda<std::int64_t>(sk_context &, const Walk &, const std::int64_t *,
                                                      int, index_t, const index_t *);
+template void argmax_encode_cuda<std::int32_t>(sk_context &, const ArgmaxEncodeParams &, const std::int32_t *,
+                                               std::int32_t *);
+template void argmax_encode_cuda<std::int64_t>(sk_context &, const ArgmaxEncodeParams &, const std::int64_t *,
+                                               std::int32_t *);
 
 }  // namespace sk::einsum

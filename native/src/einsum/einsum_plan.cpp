@@ -268,7 +268,27 @@ index_t forward_workspace_bytes(const Plan &plan, const std::vector<index_t> &ex
     return bytes;
 }
 
-index_t backward_workspace_bytes(const Compiled &c, std::size_t elem) {
+bool is_single_contract(const Compiled &c) {
+    const Plan &p = c.plan;
+    return p.problem.operands.size() == 2 && p.steps.size() == 1 &&
+           p.steps.front().kind == StepKind::Contract && p.steps.front().k == c.equation.summed;
+}
+
+namespace {
+
+// The single-step backward (einsum_run.cpp): permuted copies of both operands, copies of out
+// (LOG) and grad_out, a gradient buffer per operand, and the int32 argmax (MAX/MIN).
+index_t single_step_backward_bytes(const Compiled &c, std::size_t elem) {
+    const auto &extent = c.equation.extent;
+    const auto e = static_cast<index_t>(elem);
+    const index_t out_count = count_of(c.plan.problem.output, extent);
+    index_t bytes = 2 * aligned(out_count * e) + aligned(out_count * 4);
+    for (int node = 0; node < 2; ++node)
+        bytes += 2 * aligned(count_of(c.plan.node_labels[static_cast<std::size_t>(node)], extent) * e);
+    return bytes;
+}
+
+index_t generic_backward_bytes(const Compiled &c, std::size_t elem) {
     const auto &extent = c.equation.extent;
     const index_t out_count = count_of(c.plan.problem.output, extent);
     if (is_selection(c.semiring)) {
@@ -286,6 +306,14 @@ index_t backward_workspace_bytes(const Compiled &c, std::size_t elem) {
     }
     const index_t weights = c.semiring == Semiring::Log ? 2 * aligned(out_count * static_cast<index_t>(elem)) : 0;
     return weights + most;
+}
+
+}  // namespace
+
+index_t backward_workspace_bytes(const Compiled &c, std::size_t elem) {
+    const index_t generic = generic_backward_bytes(c, elem);
+    // A single-step plan may take either path (the LOG fast path depends on the values).
+    return is_single_contract(c) ? std::max(generic, single_step_backward_bytes(c, elem)) : generic;
 }
 
 }  // namespace sk::einsum

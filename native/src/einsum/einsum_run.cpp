@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <type_traits>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -153,6 +154,9 @@ struct Runner {
     bool dry = true;
     index_t bytes = 0;
     char *base = nullptr;
+    // Single-step forward with argmax (see forward_block): the caller's argmax tensor as the
+    // matmul's (batch, m, n) int32 argmax, when it takes that view; data null otherwise.
+    View3<std::int32_t> direct_argmax{};
 
     template <class U>
     U *take(index_t count) {
@@ -232,8 +236,10 @@ struct Runner {
         return v;
     }
 
+    // `argmax`: where the matmul writes its int32 argmax (want_argmax; data may be null in the dry
+    // pass).
     void contract(const Step &st, const Node<T> &x_in, const Node<T> &y_in, const Node<T> &out,
-                  bool last, std::int32_t *argmax) {
+                  bool last, View3<std::int32_t> argmax, bool want_argmax) {
         const Node<T> x = flattenable(x_in, {&st.batch, &st.m, &st.k});
         const Node<T> y = flattenable(y_in, {&st.batch, &st.k, &st.n});
         std::vector<int> order = st.batch;
@@ -256,19 +262,14 @@ struct Runner {
         shape.m = count_of(st.m, extent);
         shape.n = count_of(st.n, extent);
         shape.k = count_of(st.k, extent);
-        if (argmax && shape.k > std::numeric_limits<std::int32_t>::max())
+        if (want_argmax && shape.k > std::numeric_limits<std::int32_t>::max())
             fail(SK_ERROR_UNSUPPORTED, "einsum: %lld summed combinations in one step exceed the "
                  "int32 argmax of the matmul engine", static_cast<long long>(shape.k));
         if (!dry && shape.batch * shape.m * shape.n > 0) {
             matmul::ForwardArgs<T> args{shape, semiring, view3(x, st.batch, st.m, st.k).as_const(),
                                         view3(y, st.batch, st.k, st.n).as_const(),
                                         view3(z, st.batch, st.m, st.n), {}};
-            if (argmax) {
-                args.argmax.data = argmax;
-                args.argmax.stride_b = shape.m * shape.n;
-                args.argmax.stride_i = shape.n;
-                args.argmax.stride_j = 1;
-            }
+            if (want_argmax) args.argmax = argmax;
             SK_EINSUM_ON(ctx, matmul::forward_cpu<T>(ctx, args), matmul::forward_cuda<T>(ctx, args));
         }
         if (copy_out) reduce(plan.problem.output, out, z, {}, nullptr);
@@ -309,9 +310,17 @@ struct Runner {
                     std::vector<int> order = st.batch;
                     order.insert(order.end(), st.m.begin(), st.m.end());
                     order.insert(order.end(), st.n.begin(), st.n.end());
-                    std::int32_t *am = trace ? take<std::int32_t>(count_of(order, extent)) : nullptr;
-                    contract(st, x, nodes[static_cast<std::size_t>(st.y)], result, last, am);
-                    record.argmax = am;
+                    View3<std::int32_t> am{};
+                    if (trace && last && direct_argmax.data) {
+                        am = direct_argmax;  // the caller's argmax tensor (single-step fast path)
+                    } else if (trace) {      // contiguous over (batch, m, n)
+                        am.data = take<std::int32_t>(count_of(order, extent));
+                        am.stride_i = count_of(st.n, extent);
+                        am.stride_b = count_of(st.m, extent) * am.stride_i;
+                        am.stride_j = 1;
+                    }
+                    contract(st, x, nodes[static_cast<std::size_t>(st.y)], result, last, am, trace != nullptr);
+                    record.argmax = am.data;
                     record.int32 = true;
                     record.result_labels = order;
                     break;
@@ -381,6 +390,36 @@ struct Runner {
         w.summed_stride = argmax_stride.back();
         SK_EINSUM_ON(ctx, (trace_write_cpu<T, I>(ctx, semiring, w, assign, out.data, argmax_data)),
                      (trace_write_cuda<T, I>(ctx, semiring, w, assign, out.data, argmax_data)));
+    }
+
+    // Single-step plans: the matmul's int32 argmax (contiguous over the step's (batch, m, n)
+    // order) is the output's argmax; decode it into the (output..., S) tensor, no trace.
+    template <class I>
+    void decode_single_step_argmax(const Step &st, const TraceRecord &record, const Node<T> &out,
+                                   const std::vector<index_t> &out_shape,
+                                   const std::vector<index_t> &argmax_stride, const std::vector<int> &summed,
+                                   I *argmax_data) {
+        const auto &output = plan.problem.output;
+        if (dry || count_of(output, extent) == 0) return;
+        std::vector<int> order = st.batch;
+        order.insert(order.end(), st.m.begin(), st.m.end());
+        order.insert(order.end(), st.n.begin(), st.n.end());
+        const auto flat_stride = contiguous_strides(order, extent, num_labels());
+        ArgmaxDecodeParams p;
+        std::vector<index_t> e;
+        std::vector<std::array<index_t, 3>> s;
+        for (std::size_t d = 0; d < output.size(); ++d) {
+            const auto l = static_cast<std::size_t>(output[d]);
+            e.push_back(out_shape[d]);
+            s.push_back({argmax_stride[d], out.stride[l], flat_stride[l]});
+        }
+        p.out = make_walk(e, s);
+        p.num_summed = static_cast<int>(summed.size());
+        for (std::size_t k = 0; k < summed.size(); ++k) p.summed_extent[k] = extent[static_cast<std::size_t>(summed[k])];
+        p.summed_stride = argmax_stride.back();
+        const auto *flat = static_cast<const std::int32_t *>(record.argmax);
+        SK_EINSUM_ON(ctx, (argmax_decode_cpu<T, I>(ctx, semiring, p, flat, out.data, argmax_data)),
+                     (argmax_decode_cuda<T, I>(ctx, semiring, p, flat, out.data, argmax_data)));
     }
 };
 
@@ -461,10 +500,37 @@ void forward_block(sk_context &ctx, const Compiled &c, const std::vector<TensorR
                 if (argmax && !eq.summed.empty()) am_offset = static_cast<std::size_t>(begin * argmax->stride[d]);
             }
     }
+    // Single-step plans (Viterbi fast path): the matmul's argmax is the output's. With S = 1 and
+    // an int32 argmax whose strides give a (batch, m, n) view the matmul writes it in place (it
+    // writes -1 where the output is the semiring zero, as the trace does); otherwise one decode
+    // kernel converts it. No trace either way.
+    const bool single = argmax && is_single_contract(c);
+    View3<std::int32_t> direct{};
+    if (single && !argmax_int64 && eq.summed.size() == 1) {
+        const Step &st = c.plan.steps.front();
+        std::vector<index_t> label_stride(static_cast<std::size_t>(eq.num_labels), 0);
+        for (std::size_t d = 0; d < eq.output.size(); ++d)
+            label_stride[static_cast<std::size_t>(eq.output[d])] = argmax->stride[d];
+        if (group_stride(st.batch, label_stride, extent, &direct.stride_b) &&
+            group_stride(st.m, label_stride, extent, &direct.stride_i) &&
+            group_stride(st.n, label_stride, extent, &direct.stride_j))
+            direct.data = static_cast<std::int32_t *>(argmax->data) + am_offset;
+    }
     with_runner<T>(ctx, c.semiring, c.plan, extent, own_limit, [&](Runner<T> &r) {
         std::vector<TraceRecord> records;
+        r.direct_argmax = direct;
         r.run(inputs, output, argmax ? &records : nullptr);
         if (!argmax) return;
+        if (single) {
+            if (direct.data) return;
+            if (argmax_int64)
+                r.decode_single_step_argmax(c.plan.steps.front(), records.front(), output, out_shape, am_stride,
+                                            eq.summed, static_cast<std::int64_t *>(argmax->data) + am_offset);
+            else
+                r.decode_single_step_argmax(c.plan.steps.front(), records.front(), output, out_shape, am_stride,
+                                            eq.summed, static_cast<std::int32_t *>(argmax->data) + am_offset);
+            return;
+        }
         if (argmax_int64)
             r.trace_back(records, output, out_shape, am_stride, eq.summed,
                          static_cast<std::int64_t *>(argmax->data) + am_offset);
@@ -620,6 +686,33 @@ void check_argmax(sk_context &ctx, const Equation &eq, const TensorRef &argmax) 
              "their summed variable)", static_cast<long long>(bad));
 }
 
+// Writes a gradient computed over operand i's unique labels (`plus`: data and a stride per label,
+// 0 for labels it lacks, e.g. summed broadcast labels) onto the dimensions of the caller's
+// gradient tensor `g` (0 off a diagonal). REAL: g = plus; LOG: g = exp(X + plus) - exp(X + minus)
+// with minus strided like plus and X = operand i.
+template <class T>
+void scatter_gradient(sk_context &ctx, const Equation &eq, std::size_t i, const TensorRef &g,
+                      const TensorRef &operand, const Node<T> &plus, const T *minus, bool log) {
+    ScatterParams p;
+    p.log = log;
+    const auto diag = diagonal_of(eq, i);
+    std::vector<index_t> e;
+    std::vector<std::array<index_t, 3>> s;
+    for (int d = 0; d < g.rank; ++d) {
+        const int l = eq.operand_dims[i][static_cast<std::size_t>(d)];
+        const bool first = diag[static_cast<std::size_t>(d)] == d && !is_broadcast(eq, i, static_cast<std::size_t>(d));
+        e.push_back(g.shape[d]);
+        s.push_back({g.stride[d], log ? operand.stride[d] : 0,
+                     first ? plus.stride[static_cast<std::size_t>(l)] : 0});
+        p.diag_of[d] = diag[static_cast<std::size_t>(d)];
+    }
+    p.dims = make_walk(e, s, false);
+    const T *xd = static_cast<const T *>(operand.data);
+    T *gd = static_cast<T *>(g.data);
+    SK_EINSUM_ON(ctx, scatter_cpu<T>(ctx, p, xd, plus.data, minus, gd),
+                 scatter_cuda<T>(ctx, p, xd, plus.data, minus, gd));
+}
+
 // REAL and LOG: derived einsums, then the scatter onto each operand's dimensions.
 template <class T>
 void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<TensorRef> &operands,
@@ -633,6 +726,7 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
     // W± over the output, contiguous (LOG only).
     Workspace::Lease weights;
     Node<T> w_plus, w_minus, g_node = output_node<T>(output, eq.num_labels, grad_out);
+    bool dead_weights[2] = {false, false};  // W+ / W- all -inf: their derived einsums are -inf
     if (log) {
         const index_t n = std::max<index_t>(out_count, 1);
         weights = ws.acquire(static_cast<std::size_t>(2 * aligned(n * static_cast<index_t>(sizeof(T)))), "einsum log-gradient weights");
@@ -652,6 +746,11 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
             const T *od = static_cast<const T *>(out->data);
             SK_EINSUM_ON(ctx, log_weights_cpu<T>(ctx, walk, gd, od, nan, w_plus.data, w_minus.data),
                          log_weights_cuda<T>(ctx, walk, gd, od, nan, w_plus.data, w_minus.data));
+            index_t live[2] = {1, 1};
+            SK_EINSUM_ON(ctx, count_live_weights_cpu<T>(ctx, out_count, w_plus.data, w_minus.data, live),
+                         count_live_weights_cuda<T>(ctx, out_count, w_plus.data, w_minus.data, live));
+            dead_weights[0] = live[0] == 0;
+            dead_weights[1] = live[1] == 0;
         }
     }
     for (std::size_t i = 0; i < grads.size(); ++i) {
@@ -675,28 +774,19 @@ void smooth_gradients(sk_context &ctx, const Compiled &c, const std::vector<Tens
                                             operands[static_cast<std::size_t>(der.others[j])]);
         const int passes = log ? 2 : 1;
         for (int pass = 0; pass < passes; ++pass) {
+            const Node<T> &res = pass == 0 ? res_plus : res_minus;
+            if (log && dead_weights[pass]) {  // see is_live_weight: the einsum would give -inf
+                const View3<T> all{res.data, 0, 0, 1};
+                const T ninf = -positive_infinity<T>();
+                SK_EINSUM_ON(ctx, matmul::fill_cpu<T>(ctx, all, 1, 1, dcount, ninf),
+                             matmul::fill_cuda<T>(ctx, all, 1, 1, dcount, ninf));
+                continue;
+            }
             inputs[0] = log ? (pass == 0 ? w_plus : w_minus) : g_node;
             with_runner<T>(ctx, c.semiring, der.plan, eq.extent, 0,
-                           [&](Runner<T> &r) { r.run(inputs, pass == 0 ? res_plus : res_minus, nullptr); });
+                           [&](Runner<T> &r) { r.run(inputs, res, nullptr); });
         }
-        ScatterParams p;
-        p.log = log;
-        const auto diag = diagonal_of(eq, i);
-        std::vector<index_t> e;
-        std::vector<std::array<index_t, 3>> s;
-        for (int d = 0; d < g->rank; ++d) {
-            const int l = eq.operand_dims[i][static_cast<std::size_t>(d)];
-            const bool first = diag[static_cast<std::size_t>(d)] == d && !is_broadcast(eq, i, static_cast<std::size_t>(d));
-            e.push_back(g->shape[d]);
-            s.push_back({g->stride[d], operands[i].stride[d],
-                         first && contains(dout, l) ? res_plus.stride[static_cast<std::size_t>(l)] : 0});
-            p.diag_of[d] = diag[static_cast<std::size_t>(d)];
-        }
-        p.dims = make_walk(e, s, false);
-        const T *xd = static_cast<const T *>(operands[i].data);
-        T *gd = static_cast<T *>(g->data);
-        SK_EINSUM_ON(ctx, scatter_cpu<T>(ctx, p, xd, res_plus.data, res_minus.data, gd),
-                     scatter_cuda<T>(ctx, p, xd, res_plus.data, res_minus.data, gd));
+        scatter_gradient<T>(ctx, eq, i, *g, operands[i], res_plus, res_minus.data, log);
     }
 }
 
@@ -740,12 +830,212 @@ void selection_gradients(sk_context &ctx, const Compiled &c, const std::vector<T
     route_gradients<T, std::int64_t>(ctx, c, grad_out, static_cast<const std::int64_t *>(am_t.data), st, grads);
 }
 
+// ---- the single-step backward (fast path 1) -------------------------------------------------------
+//
+// A plan of one Contract step is one batched semiring matmul C = X (x) Y over the flattened groups
+// (batch, m, k) x (batch, k, n); its gradient is the matmul engine's backward with the same
+// views: grad_out (and out, for LOG) as (batch, m, n), a caller's argmax (MAX/MIN) as the int32
+// flat k index, gradients either straight into the caller's tensors or through a buffer over the
+// operand's labels and a scatter (diagonals). Semantics are the generic path's:
+//   REAL     the same sums (another order).
+//   MAX/MIN  the same routing: for one step the matmul's argmax is the einsum's (lowest flat k,
+//            -1 at the semiring zero); a given argmax is range-checked by the einsum's own check.
+//   LOG      identical where grad_out is finite and out is finite or -inf (ZERO convention), which
+//            one counting pass checks first (log_fast_path_blocked); else the generic path runs.
+// A broadcast operand takes the path only when it broadcasts over the whole batch group (the
+// matmul's shared operand, stride_b 0: its gradient is summed over the batch); a label broadcast
+// along k or only partly along the batch keeps the generic path.
+
+// Whether operand i's gradient is the matmul's: its broadcast labels (if any) are exactly the
+// batch labels of extent > 1 (then *shared: the matmul sums over the batch).
+bool single_step_gradient_maps(const Equation &eq, const Step &st, std::size_t i, bool *shared) {
+    std::vector<int> broadcast, plain;
+    for (std::size_t d = 0; d < eq.operand_dims[i].size(); ++d)
+        (is_broadcast(eq, i, d) ? broadcast : plain).push_back(eq.operand_dims[i][d]);
+    *shared = !broadcast.empty();
+    for (int l : broadcast)
+        if (contains(plain, l) || !contains(st.batch, l)) return false;
+    if (*shared)
+        for (int l : st.batch)
+            if (eq.extent[static_cast<std::size_t>(l)] != 1 && !contains(broadcast, l)) return false;
+    return true;
+}
+
+// Runs the single-step backward and returns true, or returns false (nothing written) when the
+// call needs the generic path.
+template <class T, class I>
+bool single_step_backward(sk_context &ctx, const Compiled &c, const std::vector<TensorRef> &operands,
+                          const TensorRef *out, const TensorRef *argmax, const TensorRef &grad_out,
+                          const std::vector<const TensorRef *> &grads) {
+    const Equation &eq = c.equation;
+    const Semiring semiring = c.semiring;
+    if (!is_single_contract(c) || semiring == Semiring::Boolean) return false;
+    const Step &st = c.plan.steps.front();
+    const auto &extent = eq.extent;
+    const index_t out_count = count_of(eq.output, extent);
+    const index_t k_count = count_of(st.k, extent);
+    // Empty sums and outputs keep the generic path (its zero-filling rules).
+    if (out_count == 0 || k_count == 0) return false;
+    const bool select = is_selection(semiring);
+    if (select && k_count > std::numeric_limits<std::int32_t>::max()) return false;
+    // The gradient targets of x (rows m, cols k) and y (rows k, cols n).
+    struct Target {
+        const TensorRef *grad = nullptr;
+        std::size_t operand = 0;
+        const std::vector<int> *rows = nullptr, *cols = nullptr;
+        bool shared = false;  // broadcast over the batch: the matmul sums its batch terms
+        bool direct = false;  // the caller's tensor takes the (batch, rows, cols) view
+        Node<T> node;         // the caller's gradient tensor, a stride per label
+    } target[2];
+    bool any = false;
+    for (int side = 0; side < 2; ++side) {
+        Target &t = target[side];
+        t.operand = static_cast<std::size_t>(side == 0 ? st.x : st.y);
+        t.rows = side == 0 ? &st.m : &st.k;
+        t.cols = side == 0 ? &st.k : &st.n;
+        t.grad = t.operand < grads.size() ? grads[t.operand] : nullptr;
+        if (t.grad) {
+            index_t count = 1;
+            for (int d = 0; d < t.grad->rank; ++d) count *= t.grad->shape[d];
+            if (count == 0) t.grad = nullptr;
+        }
+        if (!t.grad) continue;
+        any = true;
+        if (!single_step_gradient_maps(eq, st, t.operand, &t.shared)) return false;
+        t.node = operand_node<T>(eq, t.operand, *t.grad);
+        const auto &dims = eq.operand_dims[t.operand];
+        index_t unused;
+        t.direct = unique_labels(dims).size() == dims.size() &&
+                   group_stride(st.batch, t.node.stride, extent, &unused) &&
+                   group_stride(*t.rows, t.node.stride, extent, &unused) &&
+                   group_stride(*t.cols, t.node.stride, extent, &unused);
+    }
+    if (!any) return false;
+    // A given argmax (MAX/MIN): in place when it is int32 with S = 1 and flattens, else encoded.
+    const bool given = select && argmax != nullptr;
+    View3<const std::int32_t> direct_argmax{};
+    if (given && std::is_same_v<I, std::int32_t> && eq.summed.size() == 1) {
+        const Node<T> am = output_node<T>(eq.output, eq.num_labels, *argmax);
+        View3<const std::int32_t> v{static_cast<const std::int32_t *>(argmax->data), 0, 0, 0};
+        if (group_stride(st.batch, am.stride, extent, &v.stride_b) && group_stride(st.m, am.stride, extent, &v.stride_i) &&
+            group_stride(st.n, am.stride, extent, &v.stride_j))
+            direct_argmax = v;
+    }
+    Runner<T> r{ctx, semiring, c.plan, extent};
+    auto body = [&](Runner<T> &run) {
+        const Node<T> x = run.flattenable(operand_node<T>(eq, static_cast<std::size_t>(st.x), operands[static_cast<std::size_t>(st.x)]),
+                                          {&st.batch, &st.m, &st.k});
+        const Node<T> y = run.flattenable(operand_node<T>(eq, static_cast<std::size_t>(st.y), operands[static_cast<std::size_t>(st.y)]),
+                                          {&st.batch, &st.k, &st.n});
+        const Node<T> g = run.flattenable(output_node<T>(eq.output, eq.num_labels, grad_out), {&st.batch, &st.m, &st.n});
+        Node<T> z;
+        if (semiring == Semiring::Log)
+            z = run.flattenable(output_node<T>(eq.output, eq.num_labels, *out), {&st.batch, &st.m, &st.n});
+        View3<const std::int32_t> am = direct_argmax;
+        if (given && !am.data) {
+            std::vector<int> order = st.batch;
+            order.insert(order.end(), st.m.begin(), st.m.end());
+            order.insert(order.end(), st.n.begin(), st.n.end());
+            std::int32_t *flat = run.template take<std::int32_t>(out_count);
+            const auto flat_stride = contiguous_strides(order, extent, eq.num_labels);
+            am = View3<const std::int32_t>{flat, count_of(st.m, extent) * count_of(st.n, extent),
+                                           count_of(st.n, extent), 1};
+            ArgmaxEncodeParams p;
+            std::vector<index_t> e;
+            std::vector<std::array<index_t, 3>> s;
+            for (std::size_t d = 0; d < eq.output.size(); ++d) {
+                e.push_back(argmax->shape[d]);
+                s.push_back({argmax->stride[d], flat_stride[static_cast<std::size_t>(eq.output[d])], 0});
+            }
+            p.out = make_walk(e, s);
+            p.num_summed = static_cast<int>(eq.summed.size());
+            for (std::size_t k = 0; k < eq.summed.size(); ++k)
+                p.summed_extent[k] = extent[static_cast<std::size_t>(eq.summed[k])];
+            p.summed_stride = argmax->stride[argmax->rank - 1];
+            const I *given_data = static_cast<const I *>(argmax->data);
+            if (!run.dry)
+                SK_EINSUM_ON(ctx, (argmax_encode_cpu<I>(ctx, p, given_data, flat)),
+                             (argmax_encode_cuda<I>(ctx, p, given_data, flat)));
+        }
+        View3<T> grad_view[2];
+        Node<T> buffer[2];
+        for (int side = 0; side < 2; ++side) {
+            const Target &t = target[side];
+            if (!t.grad) continue;
+            if (t.direct) {
+                grad_view[side] = run.view3(t.node, st.batch, *t.rows, *t.cols);
+                continue;
+            }
+            // A buffer over the operand's labels; a shared gradient has no batch dimension.
+            std::vector<int> labels = t.shared ? std::vector<int>{} : st.batch;
+            labels.insert(labels.end(), t.rows->begin(), t.rows->end());
+            labels.insert(labels.end(), t.cols->begin(), t.cols->end());
+            buffer[side].stride = contiguous_strides(labels, extent, eq.num_labels);
+            buffer[side].data = run.template take<T>(count_of(labels, extent));
+            grad_view[side] = run.view3(buffer[side], st.batch, *t.rows, *t.cols);
+        }
+        if (run.dry) return;
+        matmul::Shape shape;
+        shape.batch = count_of(st.batch, extent);
+        shape.m = count_of(st.m, extent);
+        shape.n = count_of(st.n, extent);
+        shape.k = k_count;
+        matmul::BackwardArgs<T> args{shape,
+                                     semiring,
+                                     run.view3(x, st.batch, st.m, st.k).as_const(),
+                                     run.view3(y, st.batch, st.k, st.n).as_const(),
+                                     semiring == Semiring::Log ? run.view3(z, st.batch, st.m, st.n).as_const()
+                                                               : View3<const T>{},
+                                     am,
+                                     run.view3(g, st.batch, st.m, st.n).as_const(),
+                                     grad_view[0],
+                                     grad_view[1]};
+        SK_EINSUM_ON(ctx, matmul::backward_cpu<T>(ctx, args), matmul::backward_cuda<T>(ctx, args));
+        for (int side = 0; side < 2; ++side) {
+            const Target &t = target[side];
+            if (t.grad && !t.direct)
+                scatter_gradient<T>(ctx, eq, t.operand, *t.grad, operands[t.operand], buffer[side], nullptr, false);
+        }
+    };
+    body(r);  // dry: sizes only
+    // The generic MAX/MIN backward reruns the forward in blocks under the plan's own limit: keep
+    // it when this path's buffers would exceed that limit (REAL/LOG have no blocked backward).
+    if (select && c.workspace_limit > 0 && r.bytes > c.workspace_limit) return false;
+    if (semiring == Semiring::Log) {
+        std::vector<index_t> e;
+        std::vector<std::array<index_t, 3>> s;
+        for (std::size_t d = 0; d < eq.output.size(); ++d) {
+            e.push_back(extent[static_cast<std::size_t>(eq.output[d])]);
+            s.push_back({grad_out.stride[d], out->stride[d], 0});
+        }
+        const Walk w = make_walk(e, s);
+        const bool nan = c.zero_gradient == SK_EINSUM_ZERO_GRADIENT_NAN;
+        const T *gd = static_cast<const T *>(grad_out.data);
+        const T *od = static_cast<const T *>(out->data);
+        index_t blocked = 0;
+        SK_EINSUM_ON(ctx, (blocked = count_log_blockers_cpu<T>(ctx, w, gd, od, nan)),
+                     (blocked = count_log_blockers_cuda<T>(ctx, w, gd, od, nan)));
+        if (blocked > 0) return false;
+    }
+    if (given) check_argmax<I>(ctx, eq, *argmax);  // the einsum's check and message
+    auto lease = ctx.workspace().acquire(static_cast<std::size_t>(std::max<index_t>(r.bytes, 1)), "einsum single-step backward");
+    r.dry = false;
+    r.bytes = 0;
+    r.base = lease.template as<char>();
+    body(r);
+    return true;
+}
+
 }  // namespace
 
 template <class T>
 void backward(sk_context &ctx, const Compiled &c, const std::vector<TensorRef> &operands,
               const TensorRef *out, const TensorRef *argmax, bool argmax_int64,
               const TensorRef &grad_out, const std::vector<const TensorRef *> &grads) {
+    const bool fast = (argmax && argmax_int64)
+                          ? single_step_backward<T, std::int64_t>(ctx, c, operands, out, argmax, grad_out, grads)
+                          : single_step_backward<T, std::int32_t>(ctx, c, operands, out, argmax, grad_out, grads);
+    if (fast) return;
     if (is_smooth(c.semiring)) return smooth_gradients<T>(ctx, c, operands, out, grad_out, grads);
     if (argmax_int64 || !argmax)
         return selection_gradients<T, std::int64_t>(ctx, c, operands, argmax, grad_out, grads);
