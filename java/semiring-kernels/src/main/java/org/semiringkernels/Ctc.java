@@ -90,6 +90,9 @@ import org.semiringkernels.bindings.sk_ctc_options;
  * posteriors width too small for the longest target): those failures are
  * {@link SemiringKernelsException} whose message names the C argument (for example
  * {@code input_lengths}). On any error no output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="ctc"}
  */
 public final class Ctc {
 

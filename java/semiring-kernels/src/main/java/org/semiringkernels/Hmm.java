@@ -67,6 +67,9 @@ import org.semiringkernels.bindings.sk_hmm_options;
  * IllegalStateException for closed tensors or contexts). The library checks again; its failures are
  * {@link SemiringKernelsException} (for example N above the CUDA limit of 4096). On any error no
  * output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="hmm"}
  */
 public final class Hmm {
 

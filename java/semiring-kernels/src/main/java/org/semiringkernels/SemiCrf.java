@@ -63,6 +63,9 @@ import org.semiringkernels.bindings.sk_semicrf_options;
  * lengths are checked by the library before it writes anything: those failures are
  * {@link SemiringKernelsException}s whose message names the C argument (for example
  * {@code gold_segments}). On any error no output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="semicrf"}
  */
 public final class SemiCrf {
 

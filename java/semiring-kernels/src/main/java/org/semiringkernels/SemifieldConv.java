@@ -34,6 +34,9 @@ import org.semiringkernels.bindings.sk_semiconv_options;
  * argument); the library checks everything again (geometry, overlap, the root semifield's
  * negative inputs, the closing's requirements) and its failures are {@link SemiringKernelsException}.
  * On any error no output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="semiconv"}
  */
 public final class SemifieldConv {
 

@@ -42,6 +42,9 @@ import org.semiringkernels.bindings.sk_einsum_options;
  * <p><b>Errors.</b> Operand count, shapes, dtypes, devices and open state are checked here
  * before the native call (IllegalArgumentException / IllegalStateException, naming the
  * argument); the library checks again (overlap too). On any error no output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="einsum"}
  */
 public final class SemiringEinsum implements AutoCloseable {
 

@@ -36,6 +36,9 @@ import org.semiringkernels.bindings.sk_matmul_options;
  * (IllegalArgumentException, IllegalStateException for closed tensors or contexts). The library
  * checks again (and checks overlap); its failures are {@link SemiringKernelsException}. On any
  * error no output has been written.
+ *
+ * <p><b>Example</b> (run and checked by {@code JavadocExamplesTest}):
+ * {@snippet class="org.semiringkernels.snippets.JavadocExamples" region="matmul"}
  */
 public final class SemiringMatmul {
 
