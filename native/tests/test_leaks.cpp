@@ -6,9 +6,8 @@
 // ci/test.sh's sanitizer pass) checks at exit that nothing allocated was lost instead.
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <unistd.h>
 
+#include "reliability/leak_measure.h"
 #include "reliability/reliability_ops.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -23,18 +22,6 @@ using namespace sktest;
 using namespace sktest::reliability;
 
 namespace {
-
-double rss_mib() {
-    std::ifstream statm("/proc/self/statm");
-    long pages_total = 0, pages_resident = 0;
-    statm >> pages_total >> pages_resident;
-    return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-long calls_wanted() {
-    const char *env = std::getenv("SK_LEAK_CALLS");
-    return env ? std::atol(env) : 100000;
-}
 
 #ifdef SK_UNDER_ASAN
 constexpr bool kRssMeaningful = false;

@@ -12,10 +12,9 @@
 // test has nothing to measure and skips the same way.
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <unistd.h>
 
 #include "cuda_test_util.h"
+#include "reliability/leak_measure.h"
 #include "reliability/reliability_ops.h"
 
 #ifdef SK_TEST_HAVE_CUDART
@@ -26,18 +25,6 @@ using namespace sktest;
 using namespace sktest::reliability;
 
 namespace {
-
-double rss_mib() {
-    std::ifstream statm("/proc/self/statm");
-    long pages_total = 0, pages_resident = 0;
-    statm >> pages_total >> pages_resident;
-    return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-long calls_wanted() {
-    const char *env = std::getenv("SK_LEAK_CALLS");
-    return env ? std::atol(env) : 100000;
-}
 
 // Device memory in use on device 0 (MiB), after the device has finished all work.
 double device_used_mib() {
