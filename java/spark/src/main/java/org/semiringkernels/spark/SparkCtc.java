@@ -2,10 +2,8 @@ package org.semiringkernels.spark;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 
-import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -99,25 +97,19 @@ public final class SparkCtc {
         return input.mapPartitions(aligner, Encoders.row(outputSchema(schema.fields()[key].dataType())));
     }
 
-    static final class Aligner implements MapPartitionsFunction<Row, Row> {
+    static final class Aligner extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int keyIndex, logProbsIndex, targetsIndex;
+        private final int logProbsIndex, targetsIndex;
         private final String logProbsName, targetsName;
         private final Options options;
 
         Aligner(int keyIndex, int logProbsIndex, String logProbsName, int targetsIndex, String targetsName, Options options) {
-            this.keyIndex = keyIndex;
+            super(keyIndex, options.batchSize());
             this.logProbsIndex = logProbsIndex;
             this.logProbsName = logProbsName;
             this.targetsIndex = targetsIndex;
             this.targetsName = targetsName;
             this.options = options;
-        }
-
-        @Override
-        public Iterator<Row> call(Iterator<Row> rows) {
-            Context context = PartitionContexts.open();
-            return Batches.map(rows, options.batchSize(), batch -> alignBatch(context, batch));
         }
 
         private record Item(Object key, double[][] logProbs, int[] targets) {
@@ -137,7 +129,8 @@ public final class SparkCtc {
             return new Item(key, lp, y);
         }
 
-        List<Row> alignBatch(Context context, List<Row> batch) {
+        @Override
+        List<Row> runBatch(Context context, List<Row> batch) {
             RowBatch<Item> parsed = RowBatch.parse(batch, keyIndex, options.policy(), this::parse);
             List<Item> items = parsed.values();
             List<List<Row>> spans = new ArrayList<>();

@@ -3,10 +3,8 @@ package org.semiringkernels.spark;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 
-import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -119,16 +117,15 @@ public final class SparkHmm {
     }
 
     /** The per-partition work, serialised to the executors. */
-    static final class Decoder implements MapPartitionsFunction<Row, Row> {
+    static final class Decoder extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int keyIndex;
         private final int emissionIndex;
         private final String emissionName;
         private final Parameters parameters;
         private final Options options;
 
         Decoder(int keyIndex, int emissionIndex, String emissionName, Parameters parameters, Options options) {
-            this.keyIndex = keyIndex;
+            super(keyIndex, options.batchSize());
             this.emissionIndex = emissionIndex;
             this.emissionName = emissionName;
             this.parameters = parameters;
@@ -136,21 +133,9 @@ public final class SparkHmm {
         }
 
         @Override
-        public Iterator<Row> call(Iterator<Row> rows) {
-            Context context = PartitionContexts.open();
-            return Batches.map(rows, options.batchSize(), batch -> decodeBatch(context, batch));
-        }
-
-        List<Row> decodeBatch(Context context, List<Row> batch) {
+        List<Row> runBatch(Context context, List<Row> batch) {
             int n = parameters.states();
-            RowBatch<double[][]> parsed = RowBatch.parse(batch, keyIndex, options.policy(), row -> {
-                Object key = row.get(keyIndex);
-                double[][] e = SparkArrays.matrix(row, emissionIndex, emissionName, n, key, true);
-                if (e.length == 0) {
-                    throw new BadRowException(key, "column '" + emissionName + "' has no positions");
-                }
-                return e;
-            });
+            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), emissionIndex, emissionName, n);
             List<double[][]> emissions = parsed.values();
             Results results = emissions.isEmpty() ? null : run(context, emissions);
             return parsed.assemble((b, key) -> {

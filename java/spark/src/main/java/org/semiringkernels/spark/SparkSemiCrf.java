@@ -3,10 +3,8 @@ package org.semiringkernels.spark;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 
-import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -130,16 +128,15 @@ public final class SparkSemiCrf {
     }
 
     /** The per-partition work, serialised to the executors. */
-    static final class Segmenter implements MapPartitionsFunction<Row, Row> {
+    static final class Segmenter extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int keyIndex;
         private final int scoresIndex;
         private final String scoresName;
         private final Parameters parameters;
         private final Options options;
 
         Segmenter(int keyIndex, int scoresIndex, String scoresName, Parameters parameters, Options options) {
-            this.keyIndex = keyIndex;
+            super(keyIndex, options.batchSize());
             this.scoresIndex = scoresIndex;
             this.scoresName = scoresName;
             this.parameters = parameters;
@@ -147,21 +144,9 @@ public final class SparkSemiCrf {
         }
 
         @Override
-        public Iterator<Row> call(Iterator<Row> rows) {
-            Context context = PartitionContexts.open();
-            return Batches.map(rows, options.batchSize(), batch -> segmentBatch(context, batch));
-        }
-
-        List<Row> segmentBatch(Context context, List<Row> batch) {
-            int c = parameters.labels();
-            RowBatch<double[][]> parsed = RowBatch.parse(batch, keyIndex, options.policy(), row -> {
-                Object key = row.get(keyIndex);
-                double[][] x = SparkArrays.matrix(row, scoresIndex, scoresName, c, key, true);
-                if (x.length == 0) {
-                    throw new BadRowException(key, "column '" + scoresName + "' has no positions");
-                }
-                return x;
-            });
+        List<Row> runBatch(Context context, List<Row> batch) {
+            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), scoresIndex, scoresName,
+                    parameters.labels());
             Results results = parsed.values().isEmpty() ? null : run(context, parsed.values());
             return parsed.assemble((b, key) -> {
                 List<Row> segments = new ArrayList<>();
