@@ -31,6 +31,9 @@
 //   is summed by the einsum since its label is not an output label of the derived problem).
 //   MAX/MIN: grad_i[x] = sum of grad_out[o] over the outputs o whose argmax assignment agrees with
 //   x on every label of operand i (route_entry): a gather, no atomics, summed in increasing o.
+// Single-step plans (one Contract step) bypass the trace and the derived einsums: their argmax is
+// the matmul's and their backward the matmul engine's backward (see "single-step fast paths"
+// below and NOTES.md).
 #pragma once
 
 #include <cmath>
@@ -178,6 +181,25 @@ SK_HD void walk_offsets(const Walk &w, index_t flat, index_t (&off)[N]) {
         walk_offsets_as<std::uint64_t, N>(w, static_cast<std::uint64_t>(flat), off);
 }
 
+// The coordinates of flat position `flat` (< w.count) of the walk, with the same division rules
+// as walk_offsets.
+template <class U>
+SK_HD void walk_coords_as(const Walk &w, U flat, index_t *coord) {
+    for (int d = w.rank - 1; d > 0; --d) {
+        const U e = static_cast<U>(w.extent[d]);
+        coord[d] = static_cast<index_t>(flat % e);
+        flat /= e;
+    }
+    if (w.rank > 0) coord[0] = static_cast<index_t>(flat);
+}
+
+SK_HD void walk_coords(const Walk &w, index_t flat, index_t *coord) {
+    if (w.count <= index_t(0xffffffff))
+        walk_coords_as<std::uint32_t>(w, static_cast<std::uint32_t>(flat), coord);
+    else
+        walk_coords_as<std::uint64_t>(w, static_cast<std::uint64_t>(flat), coord);
+}
+
 // Reduce: out[z] = PLUS_r in[z, r]; outer walks (out, in, argmax), inner walks (in).
 struct ReduceParams {
     Walk outer;  // stride[0] = out, stride[1] = in, stride[2] = unused
@@ -248,11 +270,9 @@ struct TraceInitParams {
 SK_HD void trace_init_entry(const TraceInitParams &p, index_t o, std::int64_t *assign) {
     std::int64_t *row = assign + o * p.num_labels;
     for (int l = 0; l < p.num_labels; ++l) row[l] = 0;  // labels of extent 1 stay 0
-    index_t flat = o;
-    for (int d = p.out.rank - 1; d >= 0; --d) {
-        row[p.label[d]] = flat % p.out.extent[d];
-        flat /= p.out.extent[d];
-    }
+    index_t coord[kMaxDims];
+    walk_coords(p.out, o, coord);
+    for (int d = 0; d < p.out.rank; ++d) row[p.label[d]] = coord[d];
 }
 
 // One step back: the step's result element is found from the labels already assigned, its
@@ -343,14 +363,8 @@ SK_HD void route_entry(const RouteParams &p, index_t x, const T *grad_out, const
                        T *grad) {
     index_t coord[kMaxDims];
     index_t g_off = 0;
-    {
-        index_t flat = x;
-        for (int d = p.dims.rank - 1; d >= 0; --d) {
-            coord[d] = flat % p.dims.extent[d];
-            flat /= p.dims.extent[d];
-            g_off += coord[d] * p.dims.stride[0][d];
-        }
-    }
+    walk_coords(p.dims, x, coord);
+    for (int d = 0; d < p.dims.rank; ++d) g_off += coord[d] * p.dims.stride[0][d];
     bool on_diagonal = true;
     for (int d = 0; d < p.dims.rank; ++d) on_diagonal = on_diagonal && coord[d] == coord[p.diag_of[d]];
     T sum = T(0);
@@ -388,12 +402,9 @@ SK_HD void scatter_entry(const ScatterParams &p, index_t x, const T *operand, co
                          const T *g_minus, T *grad) {
     index_t coord[kMaxDims];
     index_t off[3] = {0, 0, 0};
-    index_t flat = x;
-    for (int d = p.dims.rank - 1; d >= 0; --d) {
-        coord[d] = flat % p.dims.extent[d];
-        flat /= p.dims.extent[d];
+    walk_coords(p.dims, x, coord);
+    for (int d = 0; d < p.dims.rank; ++d)
         for (int t = 0; t < 3; ++t) off[t] += coord[d] * p.dims.stride[t][d];
-    }
     bool on_diagonal = true;
     for (int d = 0; d < p.dims.rank; ++d) on_diagonal = on_diagonal && coord[d] == coord[p.diag_of[d]];
     T v = T(0);

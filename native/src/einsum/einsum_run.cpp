@@ -2,7 +2,9 @@
 // workspace, maps each Contract step onto the batched semiring matmul (matmul::forward_cpu /
 // forward_cuda, after a permuted copy of an operand whose label groups do not flatten into one
 // stride each), runs the Reduce / Combine kernels, traces the argmax back, and builds the
-// backward out of derived einsums (REAL, LOG) or the argmax routing (MAX, MIN).
+// backward out of derived einsums (REAL, LOG) or the argmax routing (MAX, MIN). A plan of one
+// Contract step takes the single-step fast paths instead: its argmax is the matmul's
+// (forward_block) and its backward the matmul engine's (single_step_backward).
 //
 // Every run is first done "dry" (nothing launched, buffer sizes summed) so that one workspace
 // lease of the exact size is taken before any kernel runs; the context's workspace limit turns
