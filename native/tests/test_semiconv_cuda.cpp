@@ -174,6 +174,67 @@ TEST(closing_and_quadratic_kernels_agree) {
     }
 }
 
+// The tropical one-pass backward (select_backward_plane_kernel: depthwise planes, stride 1,
+// dilation 1, 3/5/7 taps): convolution (mirrored) and correlation, 'same', 'valid' and uneven
+// explicit padding, planes that span several 32 x 32 input tiles with partial edge tiles, integer
+// inputs (ties: the provenance decides), NaN inputs; T+ and T-, float32 and float64. Also the
+// gradient w.r.t. one argument only (the other NULL).
+TEST(cpu_and_cuda_agree_on_the_tropical_one_pass_backward) {
+    if (!require_device_or_skip()) return;
+    std::mt19937_64 rng(76);
+    for (int64_t kk : {3, 5, 7}) {
+        for (int32_t padding : {SK_SEMICONV_PADDING_SAME, SK_SEMICONV_PADDING_VALID, SK_SEMICONV_PADDING_EXPLICIT}) {
+            for (int32_t kind : {SK_SEMICONV_CORRELATION, SK_SEMICONV_CONVOLUTION}) {
+                ConvCase cc;
+                cc.name = "depthwise 2x3x45x70 k=" + std::to_string(kk) + " padding " + std::to_string(padding) +
+                          " kind " + std::to_string(kind);
+                cc.batch = 2;
+                cc.in_channels = cc.kernel_rows = cc.groups = 3;
+                cc.n = {45, 70, 1};
+                cc.k = {kk, kk, 1};
+                cc.kind = kind;
+                cc.padding_mode = padding;
+                cc.pad_begin = {kk - 1, 0, 0};  // explicit: all before on y, all after on x
+                cc.pad_end = {0, kk - 1, 0};
+                for (int32_t field : {SK_SEMIFIELD_TROPICAL_MAX, SK_SEMIFIELD_TROPICAL_MIN}) {
+                    cc.semifield = field;
+                    equivalence<float>(cc, rng, false);
+                    equivalence<double>(cc, rng, true);
+                }
+            }
+        }
+    }
+    // Ties everywhere: small integer inputs and kernel, the same provenance on both devices.
+    ConvCase cc;
+    cc.name = "depthwise ties k=3";
+    cc.batch = 1;
+    cc.in_channels = cc.kernel_rows = cc.groups = 2;
+    cc.n = {33, 33, 1};
+    cc.k = {3, 3, 1};
+    cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+    Context cpu, gpu(SK_DEVICE_CUDA, 0);
+    HostTensor<float> in(cc.input_shape()), k(cc.kernel_shape(), 0.0f), g(cc.output_shape());
+    std::uniform_int_distribution<int> level(0, 2);
+    for (auto &v : in.storage) v = static_cast<float>(level(rng));
+    fill_uniform(g, rng, -1, 1);
+    HostTensor<float> out(cc.output_shape()), gi(cc.input_shape()), gk(cc.kernel_shape());
+    HostTensor<int32_t> prov(cc.provenance_shape());
+    auto o = cc.options();
+    CHECK_OK(sk_semiconv_forward(cpu, &o, in.d(), k.d(), out.d(), prov.d()));
+    CHECK_OK(sk_semiconv_backward(cpu, &o, in.d(), k.d(), out.d(), prov.d(), g.d(), gi.d(), gk.d()));
+    DeviceMirror<float> din(gpu, in), dk(gpu, k), dg(gpu, g), dout(gpu, HostTensor<float>(cc.output_shape()));
+    DeviceMirror<int32_t> dprov(gpu, HostTensor<int32_t>(cc.provenance_shape()));
+    CHECK_OK(sk_semiconv_forward(gpu, &o, din.d(), dk.d(), dout.d(), dprov.d()));
+    CHECK_MSG(dprov.download() == prov.storage, "ties: provenance differs");
+    DeviceMirror<float> dgi(gpu, HostTensor<float>(cc.input_shape(), -777.0f));
+    DeviceMirror<float> dgk(gpu, HostTensor<float>(cc.kernel_shape(), -777.0f));
+    CHECK_OK(sk_semiconv_backward(gpu, &o, din.d(), dk.d(), dout.d(), dprov.d(), dg.d(), dgi.d(), nullptr));
+    compare("ties grad_input only", dgi.download(), gi.storage, false);
+    for (float v : dgk.download()) CHECK_EQ(v, -777.0f);  // not requested: untouched
+    CHECK_OK(sk_semiconv_backward(gpu, &o, din.d(), dk.d(), dout.d(), dprov.d(), dg.d(), nullptr, dgk.d()));
+    compare("ties grad_kernel only", dgk.download(), gk.storage, false);
+}
+
 // The device scan of the root semifield rejects a negative value and writes nothing.
 TEST(root_negative_check_on_the_device) {
     if (!require_device_or_skip()) return;

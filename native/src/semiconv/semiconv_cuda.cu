@@ -287,18 +287,25 @@ __device__ void load_plane_tile_filled(const T *plane, index_t sy, index_t sx, i
 }
 
 // The register-blocked forward for an x axis with stride 1, dilation 1 and KX taps (compile
-// time): a block is 16 x 16 threads, each computing kXR = 4 adjacent outputs of one row, so a
-// tile is 16 rows x 64 columns. The staged tile is padded with the semifield's padding value,
-// which makes every padded tap a no-op term (padding_is_no_op): each thread then runs the full
-// KY x KX window over registers (KX + 3 inputs per row, each kernel value read once for 4
-// outputs) with the same per-output order of terms as the CPU. A block whose kernel slice has a
-// value for which padding is not a no-op (+inf, NaN, ...) runs the valid-tap loop instead.
+// time): a block is 16 x 16 threads, each computing kBlockedXR = 4 adjacent outputs of RY rows
+// (16 apart), so a tile is 16 RY rows x 64 columns. RY = 2 for the tropical semifields with 3
+// taps pays the per-thread set-up (64-bit view arithmetic, tap ranges: ~530 instructions per
+// warp, ncu) once per 8 outputs; 5 and 7 taps and the smooth semifields keep RY = 1 (RY = 2
+// spilled there). The staged tile is padded with
+// the semifield's padding value, which makes every padded tap a no-op term (padding_is_no_op):
+// each thread then runs the full KY x KX window over registers (KX + 3 inputs per row, each
+// kernel value read once for 4 outputs) with the same per-output order of terms as the CPU. A
+// block whose kernel slice has a value for which padding is not a no-op (+inf, NaN, ...) runs
+// the valid-tap loop instead.
 constexpr int kBlockedX = 16, kBlockedY = 16, kBlockedXR = 4, kBlockedThreads = kBlockedX * kBlockedY;
 constexpr int kBlockedTileX = kBlockedX * kBlockedXR;
+template <class F>
+constexpr int blocked_rows(int kx) { return F::kSelect && kx == 3 ? 2 : 1; }
 
 template <class T, class F, int KX>
 __global__ void __launch_bounds__(kBlockedThreads)
     forward_blocked_kernel(Problem<T> P, F field, ForwardOut<T> out, int span_y, int span_x) {
+    constexpr int kBlockedRY = blocked_rows<F>(KX), kBlockedTileY = kBlockedY * kBlockedRY;
     extern __shared__ __align__(16) unsigned char shared_bytes[];
     T *tile = reinterpret_cast<T *>(shared_bytes);
     T *weights = tile + span_y * span_x;
@@ -309,19 +316,27 @@ __global__ void __launch_bounds__(kBlockedThreads)
     const index_t oz = plane % static_cast<unsigned>(az.m);
     plane /= static_cast<unsigned>(az.m);
     const index_t o = plane % static_cast<unsigned>(P.out_channels), b = plane / static_cast<unsigned>(P.out_channels);
-    const index_t oy0 = static_cast<index_t>(blockIdx.y) * kBlockedY;
+    const index_t oy0 = static_cast<index_t>(blockIdx.y) * kBlockedTileY;
     const index_t ox0 = static_cast<index_t>(blockIdx.z) * kBlockedTileX;
     const index_t iy0 = oy0 * ay.stride - ay.pad_begin, ix0 = ox0 - ax.pad_begin;
     const int tid = threadIdx.y * kBlockedX + threadIdx.x;
-    const index_t oy = oy0 + threadIdx.y, ox_first = ox0 + threadIdx.x * kBlockedXR;
-    const int ly = static_cast<int>(threadIdx.y * ay.stride), lx = threadIdx.x * kBlockedXR;
-    const TapRange ry = oy < ay.m ? valid_taps(ay, oy) : TapRange{0, 0};
-    typename F::Accumulator acc[kBlockedXR];
-    T total[kBlockedXR];
+    const index_t ox_first = ox0 + threadIdx.x * kBlockedXR;
+    const int lx = threadIdx.x * kBlockedXR;
+    index_t oy[kBlockedRY];
+    int ly[kBlockedRY];  // tile row of tap 0
+    TapRange ry[kBlockedRY];
+    typename F::Accumulator acc[kBlockedRY][kBlockedXR];
+    T total[kBlockedRY][kBlockedXR];
 #pragma unroll
-    for (int j = 0; j < kBlockedXR; ++j) {
-        acc[j] = field.accumulator();
-        total[j] = T(0);
+    for (int rr = 0; rr < kBlockedRY; ++rr) {
+        oy[rr] = oy0 + threadIdx.y + kBlockedY * rr;
+        ly[rr] = static_cast<int>((threadIdx.y + kBlockedY * rr) * ay.stride);
+        ry[rr] = oy[rr] < ay.m ? valid_taps(ay, oy[rr]) : TapRange{0, 0};
+#pragma unroll
+        for (int j = 0; j < kBlockedXR; ++j) {
+            acc[rr][j] = field.accumulator();
+            total[rr][j] = T(0);
+        }
     }
     const index_t row = P.kernel_row(o), ic0 = P.group_of_output(o) * P.group_in, volume = P.kernel_volume();
     const TapRange rz = valid_taps(az, oz);
@@ -341,19 +356,23 @@ __global__ void __launch_bounds__(kBlockedThreads)
                 weights[i] = w;
                 unsafe = unsafe || !field.padding_is_no_op(w);
             }
+            const int flat_z = static_cast<int>(P.flat_kernel(kz, 0, 0));
             if (__syncthreads_or(unsafe)) {
                 // Valid taps only, per output (the tiled kernel's loop).
 #pragma unroll
-                for (int j = 0; j < kBlockedXR; ++j) {
-                    const TapRange rx = valid_taps(ax, ox_first + j);
-                    if (ox_first + j >= ax.m) continue;
-                    for (int ty = static_cast<int>(ry.lo); ty < static_cast<int>(ry.hi); ++ty) {
-                        const T *in_row = tile + (ly + dy * ty) * span_x + lx + j;
-                        const int kyi = static_cast<int>(P.kernel_index(1, ty));
-                        const auto tap_row = tap_base + static_cast<std::int32_t>(P.flat_kernel(kz, kyi, 0));
-                        for (int tx = static_cast<int>(rx.lo); tx < static_cast<int>(rx.hi); ++tx) {
-                            const int kxi = static_cast<int>(P.kernel_index(2, tx));
-                            acc[j].add(field.times(in_row[tx], weights[kyi * KX + kxi]), tap_row + kxi);
+                for (int rr = 0; rr < kBlockedRY; ++rr) {
+#pragma unroll
+                    for (int j = 0; j < kBlockedXR; ++j) {
+                        if (ox_first + j >= ax.m) continue;
+                        const TapRange rx = valid_taps(ax, ox_first + j);
+                        for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+                            const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx + j;
+                            const int kyi = static_cast<int>(P.kernel_index(1, ty));
+                            const auto tap_row = tap_base + flat_z + kyi * KX;
+                            for (int tx = static_cast<int>(rx.lo); tx < static_cast<int>(rx.hi); ++tx) {
+                                const int kxi = static_cast<int>(P.kernel_index(2, tx));
+                                acc[rr][j].add(field.times(in_row[tx], weights[kyi * KX + kxi]), tap_row + kxi);
+                            }
                         }
                     }
                 }
@@ -361,52 +380,61 @@ __global__ void __launch_bounds__(kBlockedThreads)
             }
             // Every tap of the window, padded ones as no-op terms; rows outside the output's
             // valid y range are skipped (only x is padded in registers).
-            for (int ty = static_cast<int>(ry.lo); ty < static_cast<int>(ry.hi); ++ty) {
-                const T *in_row = tile + (ly + dy * ty) * span_x + lx;
-                T v[kBlockedXR + KX - 1];
 #pragma unroll
-                for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
-                const int kyi = static_cast<int>(P.kernel_index(1, ty));
-                const T *w_row = weights + kyi * KX;
-                const auto tap_row = tap_base + static_cast<std::int32_t>(P.flat_kernel(kz, kyi, 0));
+            for (int rr = 0; rr < kBlockedRY; ++rr) {
+                for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+                    const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
+                    T v[kBlockedXR + KX - 1];
 #pragma unroll
-                for (int tx = 0; tx < KX; ++tx) {
-                    const int kxi = P.mirror ? KX - 1 - tx : tx;
-                    const T w = w_row[kxi];
+                    for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
+                    const int kyi = P.mirror ? kyn - 1 - ty : ty;
+                    const T *w_row = weights + kyi * KX;
+                    const auto tap_row = tap_base + flat_z + kyi * KX;
 #pragma unroll
-                    for (int j = 0; j < kBlockedXR; ++j) acc[j].add(field.times(v[j + tx], w), tap_row + kxi);
+                    for (int tx = 0; tx < KX; ++tx) {
+                        const int kxi = P.mirror ? KX - 1 - tx : tx;
+                        const T w = w_row[kxi];
+#pragma unroll
+                        for (int j = 0; j < kBlockedXR; ++j) acc[rr][j].add(field.times(v[j + tx], w), tap_row + kxi);
+                    }
                 }
             }
         }
         if constexpr (F::kSelect) {
             if (P.channels_add) {
 #pragma unroll
-                for (int j = 0; j < kBlockedXR; ++j) {
-                    if (oy >= ay.m || ox_first + j >= ax.m) continue;
-                    total[j] += acc[j].value();
-                    if (out.provenance.data) out.provenance(b, o, c, oz, oy, ox_first + j) = acc[j].where;
-                    acc[j] = field.accumulator();
+                for (int rr = 0; rr < kBlockedRY; ++rr) {
+#pragma unroll
+                    for (int j = 0; j < kBlockedXR; ++j) {
+                        if (oy[rr] >= ay.m || ox_first + j >= ax.m) continue;
+                        total[rr][j] += acc[rr][j].value();
+                        if (out.provenance.data) out.provenance(b, o, c, oz, oy[rr], ox_first + j) = acc[rr][j].where;
+                        acc[rr][j] = field.accumulator();
+                    }
                 }
             }
         }
     }
-    if (oy >= ay.m) return;
     const View5<T> &ov = out.output;
-    T *out_row = ov.data + b * ov.s[0] + o * ov.s[1] + oz * ov.s[2] + oy * ov.s[3];
     const View6<std::int32_t> &pv = out.provenance;
-    std::int32_t *prov_row = pv.data ? pv.data + b * pv.s[0] + o * pv.s[1] + oz * pv.s[3] + oy * pv.s[4] : nullptr;
 #pragma unroll
-    for (int j = 0; j < kBlockedXR; ++j) {
-        const index_t ox = ox_first + j;
-        if (ox >= ax.m) continue;
-        if constexpr (F::kSelect) {
-            if (P.channels_add) {
-                out_row[ox * ov.s[4]] = total[j];
-                continue;
+    for (int rr = 0; rr < kBlockedRY; ++rr) {
+        if (oy[rr] >= ay.m) continue;
+        T *out_row = ov.data + b * ov.s[0] + o * ov.s[1] + oz * ov.s[2] + oy[rr] * ov.s[3];
+        std::int32_t *prov_row = pv.data ? pv.data + b * pv.s[0] + o * pv.s[1] + oz * pv.s[3] + oy[rr] * pv.s[4] : nullptr;
+#pragma unroll
+        for (int j = 0; j < kBlockedXR; ++j) {
+            const index_t ox = ox_first + j;
+            if (ox >= ax.m) continue;
+            if constexpr (F::kSelect) {
+                if (P.channels_add) {
+                    out_row[ox * ov.s[4]] = total[rr][j];
+                    continue;
+                }
+                if (prov_row) prov_row[ox * pv.s[5]] = acc[rr][j].where;
             }
-            if (prov_row) prov_row[ox * pv.s[5]] = acc[j].where;
+            out_row[ox * ov.s[4]] = acc[rr][j].value();
         }
-        out_row[ox * ov.s[4]] = acc[j].value();
     }
 }
 
@@ -625,6 +653,104 @@ __global__ void kernel_gradient_sum_kernel(Problem<T> P, const T *partials, inde
     }
 }
 
+// ---- the select semifields' one-pass backward (plane problems, stride 1, dilation 1, K x K taps) ---
+//
+// For T+ / T- each output's upstream gradient goes to the one term its provenance names:
+//   d in(y, x) = sum over tap positions (ty, tx) of [winner(y + pad_y - ty, x + pad_x - tx) == tap(ty, tx)] g(...)
+//   d w[e]     = d_kernel * sum over outputs whose winner is e of g.
+// Every matched (input, tap) pair is exactly one output's routed term, so one gather over a tile
+// of inputs gives both gradients: each thread sums its inputs' matches (tap positions in
+// increasing order, the tiled kernel's order) and keeps K*K per-tap partial sums in registers; a
+// warp butterfly and a fixed-order sum over the warps give the block's partial per kernel element,
+// in kernel_gradient_partials_kernel's layout, which kernel_gradient_sum_kernel then sums in block
+// order. No atomics: bitwise reproducible. The staged tiles cover the outputs the input tile
+// feeds; outputs outside the plane stage g = 0 and winner -1 (never a tap). Provenance is
+// remapped on load to tap *positions* (mirror: e = K*K - 1 - j), so the inner loop compares with
+// compile-time constants. Serves problems where each input channel feeds one output channel
+// through one kernel slice (group_in == group_out == 1, no broadcast, no channels_add), z extent 1.
+constexpr int kSelectBX = 32, kSelectBY = 8, kSelectRY = 4, kSelectTile = kSelectBY * kSelectRY;  // 32 x 32 inputs
+constexpr int kSelectThreads = kSelectBX * kSelectBY, kSelectWarps = kSelectThreads / 32;
+static_assert(kSelectTile == kSelectBX, "square input tiles: one span for both axes");
+
+template <class T, class F, int K>
+__global__ void __launch_bounds__(kSelectThreads)
+    select_backward_plane_kernel(Problem<T> P, F field, BackwardIn<T> in, View5<T> grad_input, T *partials) {
+    constexpr int kSpan = kSelectTile + K - 1, kTaps = K * K;
+    __shared__ T g_tile[kSpan * kSpan];
+    __shared__ std::int32_t tap_tile[kSpan * kSpan];
+    __shared__ T warp_sums[kTaps * kSelectWarps];
+    const Axis ay = P.axis[1], ax = P.axis[2];
+    const unsigned channels = static_cast<unsigned>(P.in_channels);
+    const index_t c = blockIdx.x % channels, b = blockIdx.x / channels;
+    const int iy0 = static_cast<int>(blockIdx.y) * kSelectTile, ix0 = static_cast<int>(blockIdx.z) * kSelectTile;
+    const int oyb = iy0 + static_cast<int>(ay.pad_begin) - (K - 1), oxb = ix0 + static_cast<int>(ax.pad_begin) - (K - 1);
+    const int my = static_cast<int>(ay.m), mx = static_cast<int>(ax.m);
+    const int tid = threadIdx.y * kSelectBX + threadIdx.x, lane = tid % 32, warp = tid / 32;
+
+    // Stage g and the remapped winners of outputs [oyb, oyb + kSpan) x [oxb, oxb + kSpan).
+    const View5<const T> &gv = in.grad_output;
+    const View6<const std::int32_t> &pv = in.provenance;
+    const T *g_plane = gv.data + b * gv.s[0] + c * gv.s[1];
+    const std::int32_t *p_plane = pv.data + b * pv.s[0] + c * pv.s[1];
+    for (int r = warp; r < kSpan; r += kSelectWarps) {
+        const int oy = oyb + r;
+        const bool row_inside = oy >= 0 && oy < my;
+        const T *g_row = g_plane + static_cast<index_t>(row_inside ? oy : 0) * gv.s[3];
+        const std::int32_t *p_row = p_plane + static_cast<index_t>(row_inside ? oy : 0) * pv.s[4];
+        for (int q = lane; q < kSpan; q += 32) {
+            const int ox = oxb + q;
+            const bool inside = row_inside && ox >= 0 && ox < mx;
+            const std::int32_t winner = inside ? p_row[static_cast<index_t>(ox) * pv.s[5]] : -1;
+            g_tile[r * kSpan + q] = inside ? g_row[static_cast<index_t>(ox) * gv.s[4]] : T(0);
+            tap_tile[r * kSpan + q] = winner < 0 || winner >= kTaps ? -1 : (P.mirror ? kTaps - 1 - winner : winner);
+        }
+    }
+    __syncthreads();
+
+    T tap_sum[kTaps];
+#pragma unroll
+    for (int j = 0; j < kTaps; ++j) tap_sum[j] = T(0);
+    const int ny = static_cast<int>(ay.n), nx = static_cast<int>(ax.n);
+    const int ix = ix0 + threadIdx.x;
+#pragma unroll
+    for (int r = 0; r < kSelectRY; ++r) {
+        const int ly = threadIdx.y + kSelectBY * r, iy = iy0 + ly;
+        if (iy >= ny || ix >= nx) continue;
+        T sum = T(0);
+        // Tap position (ty, tx) of input (ly, lx) reads output (ly + K-1-ty, lx + K-1-tx) of the tile.
+        const int base = (ly + K - 1) * kSpan + threadIdx.x + K - 1;
+#pragma unroll
+        for (int ty = 0; ty < K; ++ty) {
+#pragma unroll
+            for (int tx = 0; tx < K; ++tx) {
+                const int at = base - ty * kSpan - tx;
+                const T v = tap_tile[at] == ty * K + tx ? g_tile[at] : T(0);
+                sum += v;
+                tap_sum[ty * K + tx] += v;
+            }
+        }
+        if (grad_input.data) grad_input(b, c, 0, iy, ix) = sum * field.d_input(T(0), T(0));  // d_input is 1
+    }
+    if (!partials) return;  // block-uniform
+
+    // Block partial per kernel element: butterfly per warp, then the warps in order.
+#pragma unroll
+    for (int j = 0; j < kTaps; ++j) {
+        T part = tap_sum[j];
+        for (int offset = 16; offset > 0; offset /= 2) part += __shfl_xor_sync(0xffffffffu, part, offset);
+        if (lane == 0) warp_sums[j * kSelectWarps + warp] = part;
+    }
+    __syncthreads();
+    if (tid < kTaps) {
+        T s = T(0);
+        for (int w = 0; w < kSelectWarps; ++w) s += warp_sums[tid * kSelectWarps + w];
+        const int e = P.mirror ? kTaps - 1 - tid : tid;  // kernel element of tap position tid
+        const index_t blocks = P.batch * static_cast<index_t>(gridDim.y) * gridDim.z;
+        const index_t block = b * (static_cast<index_t>(gridDim.y) * gridDim.z) + blockIdx.y * gridDim.z + blockIdx.z;
+        partials[(c * kTaps + e) * blocks + block] = s * field.d_kernel(T(0), T(0));  // +-1 for T+ / T-
+    }
+}
+
 // ---- when the tiled kernels apply ------------------------------------------------------------
 
 constexpr std::size_t kSharedLimit = 48 * 1024;  // without opting in to more
@@ -711,9 +837,10 @@ template <class T, class F, int KX>
 bool forward_blocked_launch(sk_context &ctx, const Problem<T> &P, F field, const ForwardOut<T> &out) {
     const Axis &ay = P.axis[1], &ax = P.axis[2];
     const index_t planes = P.batch * P.out_channels * P.axis[0].m;
-    const index_t tiles_y = (ay.m + kBlockedY - 1) / kBlockedY, tiles_x = (ax.m + kBlockedTileX - 1) / kBlockedTileX;
+    constexpr int kBlockedTileY = kBlockedY * blocked_rows<F>(KX);
+    const index_t tiles_y = (ay.m + kBlockedTileY - 1) / kBlockedTileY, tiles_x = (ax.m + kBlockedTileX - 1) / kBlockedTileX;
     if (!tiled_geometry_fits(P) || !grid_fits(planes, tiles_y, tiles_x) || ay.k > 64) return false;
-    const index_t span_y = (kBlockedY - 1) * ay.stride + ay.dilation * (ay.k - 1) + 1;
+    const index_t span_y = (kBlockedTileY - 1) * ay.stride + ay.dilation * (ay.k - 1) + 1;
     const index_t span_x = kBlockedTileX + KX - 1;
     const std::size_t shared = static_cast<std::size_t>(span_y * span_x + ay.k * KX) * sizeof(T);
     if (shared > kSharedLimit) return false;
@@ -781,6 +908,59 @@ bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const 
     return true;
 }
 
+template <class T, class F, int K>
+bool select_backward_plane_launch(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                                  View5<T> grad_input, View5<T> grad_kernel) {
+    const Axis &ay = P.axis[1], &ax = P.axis[2];
+    const index_t planes = P.batch * P.in_channels;
+    const index_t tiles_y = (ay.n + kSelectTile - 1) / kSelectTile, tiles_x = (ax.n + kSelectTile - 1) / kSelectTile;
+    if (!grid_fits(planes, tiles_y, tiles_x)) return false;
+    const index_t blocks = P.batch * tiles_y * tiles_x, elements = P.in_channels * K * K;
+    Workspace &ws = ctx.workspace();
+    Workspace::Lease lease;
+    T *partials = nullptr;
+    if (grad_kernel.data) {
+        const std::size_t bytes = static_cast<std::size_t>(elements) * static_cast<std::size_t>(blocks) * sizeof(T);
+        if (bytes > kPartialsLimit || (ws.limit() != 0 && ws.held_bytes() + bytes + 256 > ws.limit())) return false;
+        lease = ws.acquire(bytes, "semiconv: kernel-gradient partial sums");
+        partials = lease.as<T>();
+    }
+    const dim3 grid(static_cast<unsigned>(planes), static_cast<unsigned>(tiles_y), static_cast<unsigned>(tiles_x));
+    select_backward_plane_kernel<T, F, K><<<grid, dim3(kSelectBX, kSelectBY), 0, stream_of(ctx)>>>(
+        P, field, in, grad_input, partials);
+    SK_CUDA_CHECK_LAUNCH("semiconv: select backward (plane) kernel");
+    if (partials) {
+        constexpr int kSumThreads = 256;
+        const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
+        kernel_gradient_sum_kernel<T><<<static_cast<unsigned>(sum_blocks), kSumThreads, 0, stream_of(ctx)>>>(
+            P, partials, blocks, grad_kernel, elements);
+        SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient sum");
+    }
+    return true;
+}
+
+// Both gradients of T+ / T- in one pass where select_backward_plane_kernel applies; false (nothing
+// written) otherwise.
+template <class T, class F>
+bool select_backward_plane(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+                           View5<T> grad_input, View5<T> grad_kernel) {
+    if constexpr (!F::kSelect) {
+        return false;
+    } else {
+        const Axis &az = P.axis[0], &ay = P.axis[1], &ax = P.axis[2];
+        if (P.channels_add || P.broadcast || P.group_in != 1 || P.group_out != 1 || !in.provenance.data) return false;
+        if (az.k != 1 || az.n != 1 || az.m != 1 || ay.k != ax.k) return false;
+        if (ay.stride != 1 || ax.stride != 1 || ay.dilation != 1 || ax.dilation != 1 || !tiled_geometry_fits(P))
+            return false;
+        switch (ax.k) {
+            case 3: return select_backward_plane_launch<T, F, 3>(ctx, P, field, in, grad_input, grad_kernel);
+            case 5: return select_backward_plane_launch<T, F, 5>(ctx, P, field, in, grad_input, grad_kernel);
+            case 7: return select_backward_plane_launch<T, F, 7>(ctx, P, field, in, grad_input, grad_kernel);
+            default: return false;
+        }
+    }
+}
+
 // y extent 1 (1-D problems, or rows): a row of 128 outputs per block; else 16 x 32 (32 x 32 for
 // the kernel gradient).
 template <class T>
@@ -835,6 +1015,7 @@ template <class T>
 void backward_cuda(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
                    View5<T> grad_input, View5<T> grad_kernel) {
     with_field(P, [&](auto field) {
+        if (select_backward_plane(ctx, P, field, in, grad_input, grad_kernel)) return;
         if (grad_input.data) input_gradient_cuda(ctx, P, field, in, grad_input);
         if (grad_kernel.data) kernel_gradient_cuda(ctx, P, field, in, grad_kernel);
     });

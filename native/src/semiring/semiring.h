@@ -80,7 +80,14 @@ template <class T>
 struct MaxSemiring {
     static SK_HD T zero() { return -positive_infinity<T>(); }
     static SK_HD T one() { return T(0); }
-    static SK_HD bool better(T x, T best) { return x > best || (is_nan(x) && !is_nan(best)); }
+    // x > best, or x NaN and best not: the same truth table as `x > best || (is_nan(x) &&
+    // !is_nan(best))`, written without a short-circuit so the compiler emits two compares and
+    // a predicate AND instead of a branch (the branchy form cost ~15 instructions per term in
+    // the GPU select loops, ncu 2026-11-23).
+    static SK_HD bool better(T x, T best) {
+        const bool not_below = !(x <= best), best_is_number = best == best;
+        return not_below && best_is_number;
+    }
     static SK_HD T plus(T a, T b) { return better(b, a) ? b : a; }
     static SK_HD T times(T a, T b) { return a + b; }
 };
@@ -89,7 +96,10 @@ template <class T>
 struct MinSemiring {
     static SK_HD T zero() { return positive_infinity<T>(); }
     static SK_HD T one() { return T(0); }
-    static SK_HD bool better(T x, T best) { return x < best || (is_nan(x) && !is_nan(best)); }
+    static SK_HD bool better(T x, T best) {  // as MaxSemiring::better
+        const bool not_above = !(x >= best), best_is_number = best == best;
+        return not_above && best_is_number;
+    }
     static SK_HD T plus(T a, T b) { return better(b, a) ? b : a; }
     static SK_HD T times(T a, T b) { return a + b; }
 };
