@@ -174,12 +174,12 @@ TEST(closing_and_quadratic_kernels_agree) {
     }
 }
 
-// The tropical one-pass backward (select_backward_plane_kernel: depthwise planes, stride 1,
-// dilation 1, 3/5/7 taps): convolution (mirrored) and correlation, 'same', 'valid' and uneven
-// explicit padding, planes that span several 32 x 32 input tiles with partial edge tiles, integer
-// inputs (ties: the provenance decides), NaN inputs; T+ and T-, float32 and float64. Also the
-// gradient w.r.t. one argument only (the other NULL).
-TEST(cpu_and_cuda_agree_on_the_tropical_one_pass_backward) {
+// The one-pass backward (plane_backward_kernel: depthwise planes, stride 1, dilation 1, 3/5/7
+// taps): convolution (mirrored) and correlation, 'same', 'valid' and uneven explicit padding,
+// planes that span several 32 x 32 input tiles with partial edge tiles, NaN inputs, every
+// semifield, float32 and float64; integer inputs (ties: the provenance decides); the gradient
+// w.r.t. one argument only (the other NULL).
+TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(76);
     for (int64_t kk : {3, 5, 7}) {
@@ -196,10 +196,9 @@ TEST(cpu_and_cuda_agree_on_the_tropical_one_pass_backward) {
                 cc.padding_mode = padding;
                 cc.pad_begin = {kk - 1, 0, 0};  // explicit: all before on y, all after on x
                 cc.pad_end = {0, kk - 1, 0};
-                for (int32_t field : {SK_SEMIFIELD_TROPICAL_MAX, SK_SEMIFIELD_TROPICAL_MIN}) {
-                    cc.semifield = field;
-                    equivalence<float>(cc, rng, false);
-                    equivalence<double>(cc, rng, true);
+                for (const auto &c : with_semifields(cc)) {
+                    equivalence<float>(c, rng, false);
+                    equivalence<double>(c, rng, true);
                 }
             }
         }

@@ -422,6 +422,22 @@ __global__ void __launch_bounds__(kBlockedThreads)
         if (oy[rr] >= ay.m) continue;
         T *out_row = ov.data + b * ov.s[0] + o * ov.s[1] + oz * ov.s[2] + oy[rr] * ov.s[3];
         std::int32_t *prov_row = pv.data ? pv.data + b * pv.s[0] + o * pv.s[1] + oz * pv.s[3] + oy[rr] * pv.s[4] : nullptr;
+        // Contiguous rows, all kBlockedXR outputs inside: stores at constant offsets (the general
+        // loop below costs ~30 instructions of 64-bit index arithmetic per output, ncu).
+        const bool channel_sums = F::kSelect && P.channels_add;
+        if (!channel_sums && ov.s[4] == 1 && (!prov_row || pv.s[5] == 1) && ox_first + kBlockedXR <= ax.m) {
+            T *out_at = out_row + ox_first;
+#pragma unroll
+            for (int j = 0; j < kBlockedXR; ++j) out_at[j] = acc[rr][j].value();
+            if constexpr (F::kSelect) {
+                if (prov_row) {
+                    std::int32_t *prov_at = prov_row + ox_first;
+#pragma unroll
+                    for (int j = 0; j < kBlockedXR; ++j) prov_at[j] = acc[rr][j].where;
+                }
+            }
+            continue;
+        }
 #pragma unroll
         for (int j = 0; j < kBlockedXR; ++j) {
             const index_t ox = ox_first + j;
@@ -653,56 +669,71 @@ __global__ void kernel_gradient_sum_kernel(Problem<T> P, const T *partials, inde
     }
 }
 
-// ---- the select semifields' one-pass backward (plane problems, stride 1, dilation 1, K x K taps) ---
+// ---- the one-pass backward (plane problems, stride 1, dilation 1, K x K taps) ------------------
 //
-// For T+ / T- each output's upstream gradient goes to the one term its provenance names:
-//   d in(y, x) = sum over tap positions (ty, tx) of [winner(y + pad_y - ty, x + pad_x - tx) == tap(ty, tx)] g(...)
-//   d w[e]     = d_kernel * sum over outputs whose winner is e of g.
-// Every matched (input, tap) pair is exactly one output's routed term, so one gather over a tile
-// of inputs gives both gradients: each thread sums its inputs' matches (tap positions in
-// increasing order, the tiled kernel's order) and keeps K*K per-tap partial sums in registers; a
-// warp butterfly and a fixed-order sum over the warps give the block's partial per kernel element,
-// in kernel_gradient_partials_kernel's layout, which kernel_gradient_sum_kernel then sums in block
-// order. No atomics: bitwise reproducible. The staged tiles cover the outputs the input tile
-// feeds; outputs outside the plane stage g = 0 and winner -1 (never a tap). Provenance is
-// remapped on load to tap *positions* (mirror: e = K*K - 1 - j), so the inner loop compares with
-// compile-time constants. Serves problems where each input channel feeds one output channel
+// Every (input, valid tap) pair is exactly one term of one output, so one gather over a tile of
+// inputs gives both gradients:
+//   d in(y, x)  = sum over tap positions (ty, tx) of factor(term) * d_input(x, w),
+//   d w[e]      = sum over every input and tap position using e of factor(term) * d_kernel(x, w),
+// with the term of output (y + pad_y - ty, x + pad_x - tx) and factor = routed_factor (T+ / T-:
+// the upstream gradient where the provenance names the tap, else 0; root / log: g times the
+// weight d out / d term from the saved output; linear: g). Each thread sums its inputs' terms
+// (tap positions in increasing order, the tiled kernel's order, skipping factor 0 as it does) and
+// keeps K*K per-tap partial sums in registers; a warp butterfly and a fixed-order sum over the
+// warps give the block's partial per kernel element in kernel_gradient_partials_kernel's layout,
+// which kernel_gradient_sum_kernel sums in block order. No atomics: bitwise reproducible.
+// The staged tiles cover the outputs the input tile feeds; `tap_tile` holds, per output, the
+// provenance remapped to tap *positions* (mirror: e = K*K - 1 - j) for T+ / T-, so the inner
+// loop compares with compile-time constants, and 0 for the other semifields; outputs outside the
+// plane hold -1 (no term). Serves problems where each input channel feeds one output channel
 // through one kernel slice (group_in == group_out == 1, no broadcast, no channels_add), z extent 1.
-constexpr int kSelectBX = 32, kSelectBY = 8, kSelectRY = 4, kSelectTile = kSelectBY * kSelectRY;  // 32 x 32 inputs
-constexpr int kSelectThreads = kSelectBX * kSelectBY, kSelectWarps = kSelectThreads / 32;
-static_assert(kSelectTile == kSelectBX, "square input tiles: one span for both axes");
+constexpr int kPlaneBX = 32, kPlaneBY = 8, kPlaneRY = 4, kPlaneTile = kPlaneBY * kPlaneRY;  // 32 x 32 inputs
+constexpr int kPlaneThreads = kPlaneBX * kPlaneBY, kPlaneWarps = kPlaneThreads / 32;
+static_assert(kPlaneTile == kPlaneBX, "square input tiles: one span for both axes");
 
 template <class T, class F, int K>
-__global__ void __launch_bounds__(kSelectThreads)
-    select_backward_plane_kernel(Problem<T> P, F field, BackwardIn<T> in, View5<T> grad_input, T *partials) {
-    constexpr int kSpan = kSelectTile + K - 1, kTaps = K * K;
+__global__ void __launch_bounds__(kPlaneThreads)
+    plane_backward_kernel(Problem<T> P, F field, BackwardIn<T> in, View5<T> grad_input, T *partials) {
+    constexpr int kSpan = kPlaneTile + K - 1, kTaps = K * K;
+    constexpr int kOutSpan = F::kNeedsOutput ? kSpan : 1;
     __shared__ T g_tile[kSpan * kSpan];
+    __shared__ T out_tile[kOutSpan * kOutSpan];
     __shared__ std::int32_t tap_tile[kSpan * kSpan];
-    __shared__ T warp_sums[kTaps * kSelectWarps];
+    __shared__ T weights[kTaps];  // by tap position
+    __shared__ T warp_sums[kTaps * kPlaneWarps];
     const Axis ay = P.axis[1], ax = P.axis[2];
     const unsigned channels = static_cast<unsigned>(P.in_channels);
     const index_t c = blockIdx.x % channels, b = blockIdx.x / channels;
-    const int iy0 = static_cast<int>(blockIdx.y) * kSelectTile, ix0 = static_cast<int>(blockIdx.z) * kSelectTile;
+    const int iy0 = static_cast<int>(blockIdx.y) * kPlaneTile, ix0 = static_cast<int>(blockIdx.z) * kPlaneTile;
     const int oyb = iy0 + static_cast<int>(ay.pad_begin) - (K - 1), oxb = ix0 + static_cast<int>(ax.pad_begin) - (K - 1);
     const int my = static_cast<int>(ay.m), mx = static_cast<int>(ax.m);
-    const int tid = threadIdx.y * kSelectBX + threadIdx.x, lane = tid % 32, warp = tid / 32;
+    const int tid = threadIdx.y * kPlaneBX + threadIdx.x, lane = tid % 32, warp = tid / 32;
 
-    // Stage g and the remapped winners of outputs [oyb, oyb + kSpan) x [oxb, oxb + kSpan).
-    const View5<const T> &gv = in.grad_output;
+    // Stage g (and the remapped winners, or the outputs) of outputs [oyb, oyb + kSpan) x [oxb, oxb + kSpan).
+    const View5<const T> &gv = in.grad_output, &ov = in.output;
     const View6<const std::int32_t> &pv = in.provenance;
-    const T *g_plane = gv.data + b * gv.s[0] + c * gv.s[1];
-    const std::int32_t *p_plane = pv.data + b * pv.s[0] + c * pv.s[1];
-    for (int r = warp; r < kSpan; r += kSelectWarps) {
+    for (int r = warp; r < kSpan; r += kPlaneWarps) {
         const int oy = oyb + r;
         const bool row_inside = oy >= 0 && oy < my;
-        const T *g_row = g_plane + static_cast<index_t>(row_inside ? oy : 0) * gv.s[3];
-        const std::int32_t *p_row = p_plane + static_cast<index_t>(row_inside ? oy : 0) * pv.s[4];
+        const index_t y = row_inside ? oy : 0;
         for (int q = lane; q < kSpan; q += 32) {
             const int ox = oxb + q;
             const bool inside = row_inside && ox >= 0 && ox < mx;
-            const std::int32_t winner = inside ? p_row[static_cast<index_t>(ox) * pv.s[5]] : -1;
-            g_tile[r * kSpan + q] = inside ? g_row[static_cast<index_t>(ox) * gv.s[4]] : T(0);
-            tap_tile[r * kSpan + q] = winner < 0 || winner >= kTaps ? -1 : (P.mirror ? kTaps - 1 - winner : winner);
+            const index_t x = inside ? ox : 0;
+            g_tile[r * kSpan + q] = inside ? gv(b, c, 0, y, x) : T(0);
+            if constexpr (F::kSelect) {
+                const std::int32_t winner = inside ? pv(b, c, 0, 0, y, x) : -1;
+                tap_tile[r * kSpan + q] = winner < 0 || winner >= kTaps ? -1 : (P.mirror ? kTaps - 1 - winner : winner);
+            } else {
+                tap_tile[r * kSpan + q] = inside ? 0 : -1;
+            }
+            if constexpr (F::kNeedsOutput) out_tile[r * kSpan + q] = inside ? ov(b, c, 0, y, x) : T(0);
+        }
+    }
+    if constexpr (!F::kSelect) {
+        for (int j = tid; j < kTaps; j += kPlaneThreads) {
+            const int e = P.mirror ? kTaps - 1 - j : j;
+            weights[j] = P.kernel(c, 0, 0, e / K, e % K);
         }
     }
     __syncthreads();
@@ -713,23 +744,36 @@ __global__ void __launch_bounds__(kSelectThreads)
     const int ny = static_cast<int>(ay.n), nx = static_cast<int>(ax.n);
     const int ix = ix0 + threadIdx.x;
 #pragma unroll
-    for (int r = 0; r < kSelectRY; ++r) {
-        const int ly = threadIdx.y + kSelectBY * r, iy = iy0 + ly;
+    for (int r = 0; r < kPlaneRY; ++r) {
+        const int ly = threadIdx.y + kPlaneBY * r, iy = iy0 + ly;
         if (iy >= ny || ix >= nx) continue;
         T sum = T(0);
-        // Tap position (ty, tx) of input (ly, lx) reads output (ly + K-1-ty, lx + K-1-tx) of the tile.
+        const T x = F::kSelect ? T(0) : P.input(b, c, 0, iy, ix);
+        // Tap position (ty, tx) of input (ly, lx) is a term of output (ly + K-1-ty, lx + K-1-tx) of the tile.
         const int base = (ly + K - 1) * kSpan + threadIdx.x + K - 1;
 #pragma unroll
         for (int ty = 0; ty < K; ++ty) {
 #pragma unroll
             for (int tx = 0; tx < K; ++tx) {
-                const int at = base - ty * kSpan - tx;
-                const T v = tap_tile[at] == ty * K + tx ? g_tile[at] : T(0);
-                sum += v;
-                tap_sum[ty * K + tx] += v;
+                const int at = base - ty * kSpan - tx, j = ty * K + tx;
+                if constexpr (F::kSelect) {
+                    // d_input = 1; d_kernel (+-1) is applied to the block's partial below.
+                    const T v = tap_tile[at] == j ? g_tile[at] : T(0);
+                    sum += v;
+                    tap_sum[j] += v;
+                } else {
+                    if (tap_tile[at] < 0) continue;
+                    const T w = weights[j];
+                    const T factor = routed_factor(field, g_tile[at], -1, F::kNeedsOutput ? out_tile[at] : T(0), j,
+                                                   field.times(x, w));
+                    if (factor != T(0)) {
+                        sum += factor * field.d_input(x, w);
+                        tap_sum[j] += factor * field.d_kernel(x, w);
+                    }
+                }
             }
         }
-        if (grad_input.data) grad_input(b, c, 0, iy, ix) = sum * field.d_input(T(0), T(0));  // d_input is 1
+        if (grad_input.data) grad_input(b, c, 0, iy, ix) = F::kSelect ? sum * field.d_input(T(0), T(0)) : sum;
     }
     if (!partials) return;  // block-uniform
 
@@ -738,16 +782,17 @@ __global__ void __launch_bounds__(kSelectThreads)
     for (int j = 0; j < kTaps; ++j) {
         T part = tap_sum[j];
         for (int offset = 16; offset > 0; offset /= 2) part += __shfl_xor_sync(0xffffffffu, part, offset);
-        if (lane == 0) warp_sums[j * kSelectWarps + warp] = part;
+        if (lane == 0) warp_sums[j * kPlaneWarps + warp] = part;
     }
     __syncthreads();
     if (tid < kTaps) {
         T s = T(0);
-        for (int w = 0; w < kSelectWarps; ++w) s += warp_sums[tid * kSelectWarps + w];
-        const int e = P.mirror ? kTaps - 1 - tid : tid;  // kernel element of tap position tid
+        for (int w = 0; w < kPlaneWarps; ++w) s += warp_sums[tid * kPlaneWarps + w];
+        if constexpr (F::kSelect) s *= field.d_kernel(T(0), T(0));  // +-1: exact
+        const int e = P.mirror ? kTaps - 1 - tid : tid;                // kernel element of tap position tid
         const index_t blocks = P.batch * static_cast<index_t>(gridDim.y) * gridDim.z;
         const index_t block = b * (static_cast<index_t>(gridDim.y) * gridDim.z) + blockIdx.y * gridDim.z + blockIdx.z;
-        partials[(c * kTaps + e) * blocks + block] = s * field.d_kernel(T(0), T(0));  // +-1 for T+ / T-
+        partials[(c * kTaps + e) * blocks + block] = s;
     }
 }
 
@@ -909,11 +954,11 @@ bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const 
 }
 
 template <class T, class F, int K>
-bool select_backward_plane_launch(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
+bool plane_backward_launch(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
                                   View5<T> grad_input, View5<T> grad_kernel) {
     const Axis &ay = P.axis[1], &ax = P.axis[2];
     const index_t planes = P.batch * P.in_channels;
-    const index_t tiles_y = (ay.n + kSelectTile - 1) / kSelectTile, tiles_x = (ax.n + kSelectTile - 1) / kSelectTile;
+    const index_t tiles_y = (ay.n + kPlaneTile - 1) / kPlaneTile, tiles_x = (ax.n + kPlaneTile - 1) / kPlaneTile;
     if (!grid_fits(planes, tiles_y, tiles_x)) return false;
     const index_t blocks = P.batch * tiles_y * tiles_x, elements = P.in_channels * K * K;
     Workspace &ws = ctx.workspace();
@@ -926,9 +971,9 @@ bool select_backward_plane_launch(sk_context &ctx, const Problem<T> &P, F field,
         partials = lease.as<T>();
     }
     const dim3 grid(static_cast<unsigned>(planes), static_cast<unsigned>(tiles_y), static_cast<unsigned>(tiles_x));
-    select_backward_plane_kernel<T, F, K><<<grid, dim3(kSelectBX, kSelectBY), 0, stream_of(ctx)>>>(
-        P, field, in, grad_input, partials);
-    SK_CUDA_CHECK_LAUNCH("semiconv: select backward (plane) kernel");
+    plane_backward_kernel<T, F, K><<<grid, dim3(kPlaneBX, kPlaneBY), 0, stream_of(ctx)>>>(P, field, in, grad_input,
+                                                                                         partials);
+    SK_CUDA_CHECK_LAUNCH("semiconv: one-pass backward (plane) kernel");
     if (partials) {
         constexpr int kSumThreads = 256;
         const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
@@ -939,25 +984,23 @@ bool select_backward_plane_launch(sk_context &ctx, const Problem<T> &P, F field,
     return true;
 }
 
-// Both gradients of T+ / T- in one pass where select_backward_plane_kernel applies; false (nothing
-// written) otherwise.
+// Both gradients in one pass where plane_backward_kernel applies; false (nothing written)
+// otherwise. The tropical semifields need the provenance, root and log the saved output (the C
+// API recomputes either into the workspace when the caller passes none).
 template <class T, class F>
-bool select_backward_plane(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
-                           View5<T> grad_input, View5<T> grad_kernel) {
-    if constexpr (!F::kSelect) {
+bool plane_backward(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in, View5<T> grad_input,
+                    View5<T> grad_kernel) {
+    const Axis &az = P.axis[0], &ay = P.axis[1], &ax = P.axis[2];
+    if (P.channels_add || P.broadcast || P.group_in != 1 || P.group_out != 1) return false;
+    if ((F::kSelect && !in.provenance.data) || (F::kNeedsOutput && !in.output.data)) return false;
+    if (az.k != 1 || az.n != 1 || az.m != 1 || ay.k != ax.k) return false;
+    if (ay.stride != 1 || ax.stride != 1 || ay.dilation != 1 || ax.dilation != 1 || !tiled_geometry_fits(P))
         return false;
-    } else {
-        const Axis &az = P.axis[0], &ay = P.axis[1], &ax = P.axis[2];
-        if (P.channels_add || P.broadcast || P.group_in != 1 || P.group_out != 1 || !in.provenance.data) return false;
-        if (az.k != 1 || az.n != 1 || az.m != 1 || ay.k != ax.k) return false;
-        if (ay.stride != 1 || ax.stride != 1 || ay.dilation != 1 || ax.dilation != 1 || !tiled_geometry_fits(P))
-            return false;
-        switch (ax.k) {
-            case 3: return select_backward_plane_launch<T, F, 3>(ctx, P, field, in, grad_input, grad_kernel);
-            case 5: return select_backward_plane_launch<T, F, 5>(ctx, P, field, in, grad_input, grad_kernel);
-            case 7: return select_backward_plane_launch<T, F, 7>(ctx, P, field, in, grad_input, grad_kernel);
-            default: return false;
-        }
+    switch (ax.k) {
+        case 3: return plane_backward_launch<T, F, 3>(ctx, P, field, in, grad_input, grad_kernel);
+        case 5: return plane_backward_launch<T, F, 5>(ctx, P, field, in, grad_input, grad_kernel);
+        case 7: return plane_backward_launch<T, F, 7>(ctx, P, field, in, grad_input, grad_kernel);
+        default: return false;
     }
 }
 
@@ -1015,7 +1058,7 @@ template <class T>
 void backward_cuda(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
                    View5<T> grad_input, View5<T> grad_kernel) {
     with_field(P, [&](auto field) {
-        if (select_backward_plane(ctx, P, field, in, grad_input, grad_kernel)) return;
+        if (plane_backward(ctx, P, field, in, grad_input, grad_kernel)) return;
         if (grad_input.data) input_gradient_cuda(ctx, P, field, in, grad_input);
         if (grad_kernel.data) kernel_gradient_cuda(ctx, P, field, in, grad_kernel);
     });
