@@ -13,13 +13,26 @@ namespace {
 
 // Tropical results are computed with the same additions and comparisons on both devices: equal
 // bits. The smooth semifields may differ by contraction (FMA) and the device's exp / pow.
+// `scale_atol`: an absolute tolerance on top, for float32 kernel gradients of the smooth
+// semifields: each entry is a sum over B x H x W terms of both signs, accumulated in float32 in
+// a different order on each device (the CPU sequentially, the GPU in per-block trees), so two
+// correct results differ by more than 5e-5 of a small entry; they are compared within 2e-4 of
+// the largest entry instead.
 template <class T>
-void compare(const std::string &what, const std::vector<T> &gpu, const std::vector<T> &cpu, bool exact) {
+void compare(const std::string &what, const std::vector<T> &gpu, const std::vector<T> &cpu, bool exact,
+             bool scale_atol = false) {
     const Ld tol = std::is_same_v<T, float> ? Ld(5e-5) : Ld(1e-11);
+    Ld atol = tol;
+    if (scale_atol && std::is_same_v<T, float>) {
+        Ld largest = 0;
+        for (T v : cpu)
+            if (std::isfinite(v)) largest = std::max(largest, std::fabs(Ld(v)));
+        atol = std::max(tol, Ld(2e-4) * largest);
+    }
     int bad = 0;
     for (size_t e = 0; e < cpu.size(); ++e) {
         const bool ok = exact ? (std::isnan(cpu[e]) ? std::isnan(gpu[e]) : gpu[e] == cpu[e])
-                              : close(gpu[e], cpu[e], tol, tol);
+                              : close(gpu[e], cpu[e], tol, atol);
         if (!ok && bad++ < 3) CHECK_MSG(false, what << " element " << e << ": cuda " << gpu[e] << " vs cpu " << cpu[e]);
     }
 }
@@ -65,7 +78,7 @@ void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool 
     compare(name + " output", dout.download(), out.storage, tropical);
     if (tropical) CHECK_MSG(dprov.download() == prov.storage, name << ": provenance differs");
     compare(name + " grad_input", dgi.download(), gi.storage, false);
-    compare(name + " grad_kernel", dgk.download(), gk.storage, false);
+    compare(name + " grad_kernel", dgk.download(), gk.storage, false, !tropical);
 
     // Recomputed provenance / output on the device: the same bits as with the saved ones, and
     // a second run gives the same bits again (no atomics).

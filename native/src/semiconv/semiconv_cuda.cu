@@ -158,19 +158,23 @@ __device__ inline bool tile_output_for_tap(int i_plus_pad, int dilation, int str
 
 // Copies rows [y0, y0 + span_y) x columns [x0, x0 + span_x) of one (b, c, z) plane of v into
 // tile (row-major, span_x wide); positions outside [0, ny) x [0, nx) are not written (the
-// kernels never read them).
+// kernels never read them). A warp per row (consecutive lanes read consecutive columns); the row
+// pointer is formed once per row in 64 bits, columns in 32 bits: the launchers admit extents
+// and tile offsets below 2^27 (tiled_geometry_fits), and unit column strides skip the multiply
+// (the 64-bit form cost ~48 instructions per staged element, ncu).
 template <class T, class U>
 __device__ void load_plane_tile(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
                                 index_t nx, int span_y, int span_x, U *tile, int tid, int threads) {
-    // A warp per row (consecutive lanes read consecutive columns), no division per element.
-    const int lane = tid % 32;
+    const int lane = tid % 32, y0i = static_cast<int>(y0), x0i = static_cast<int>(x0);
+    const int nyi = static_cast<int>(ny), nxi = static_cast<int>(nx);
+    const bool unit = sx == 1;
     for (int r = tid / 32; r < span_y; r += threads / 32) {
-        const index_t y = y0 + r;
-        if (y < 0 || y >= ny) continue;
-        const T *src = plane + y * sy;
+        const int y = y0i + r;
+        if (y < 0 || y >= nyi) continue;
+        const T *src = plane + static_cast<index_t>(y) * sy;
         for (int q = lane; q < span_x; q += 32) {
-            const index_t x = x0 + q;
-            if (x >= 0 && x < nx) tile[r * span_x + q] = src[x * sx];
+            const int x = x0i + q;
+            if (x >= 0 && x < nxi) tile[r * span_x + q] = unit ? src[x] : src[static_cast<index_t>(x) * sx];
         }
     }
 }
@@ -274,14 +278,18 @@ __global__ void __launch_bounds__(S::kThreads)
 template <class T>
 __device__ void load_plane_tile_filled(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
                                        index_t nx, int span_y, int span_x, T *tile, T fill, int tid, int threads) {
-    const int lane = tid % 32;
+    const int lane = tid % 32, y0i = static_cast<int>(y0), x0i = static_cast<int>(x0);
+    const int nyi = static_cast<int>(ny), nxi = static_cast<int>(nx);
+    const bool unit = sx == 1;
     for (int r = tid / 32; r < span_y; r += threads / 32) {
-        const index_t y = y0 + r;
-        const bool row_inside = y >= 0 && y < ny;
-        const T *src = plane + (row_inside ? y : 0) * sy;
+        const int y = y0i + r;
+        const bool row_inside = y >= 0 && y < nyi;
+        const T *src = plane + static_cast<index_t>(row_inside ? y : 0) * sy;
         for (int q = lane; q < span_x; q += 32) {
-            const index_t x = x0 + q;
-            tile[r * span_x + q] = (row_inside && x >= 0 && x < nx) ? src[x * sx] : fill;
+            const int x = x0i + q;
+            T v = fill;
+            if (row_inside && x >= 0 && x < nxi) v = unit ? src[x] : src[static_cast<index_t>(x) * sx];
+            tile[r * span_x + q] = v;
         }
     }
 }
@@ -301,6 +309,8 @@ constexpr int kBlockedX = 16, kBlockedY = 16, kBlockedXR = 4, kBlockedThreads = 
 constexpr int kBlockedTileX = kBlockedX * kBlockedXR;
 template <class F>
 constexpr int blocked_rows(int kx) { return F::kSelect && kx == 3 ? 2 : 1; }
+// (Three blocks per SM, __launch_bounds__(256, 3), would raise the 24 % occupancy of the 2-row
+// tropical kernel, but ptxas then spills 72 bytes (float) / 320 bytes (double) at 80 registers.)
 
 template <class T, class F, int KX>
 __global__ void __launch_bounds__(kBlockedThreads)
@@ -808,6 +818,9 @@ bool tiled_geometry_fits(const Problem<T> &P) {
         if (a.stride > 4096 || a.dilation > 4096 || a.k > 4096 || a.pad_begin > kTileCoordinateLimit ||
             a.n > kTileCoordinateLimit || a.m > kTileCoordinateLimit)
             return false;
+        // Tile offsets (first output of a tile times the stride, minus the padding) stay far
+        // below 2^31: the tile loaders' 32-bit coordinates.
+        if (a.m * a.stride > 4 * kTileCoordinateLimit) return false;
     }
     return P.kernel_volume() <= 65536;
 }
