@@ -1,7 +1,7 @@
 // sk_bench configurations of the semifield convolution, on the sizes of the public anchors
 // (pytorch_nd_semiconv's broadcast implementation and torch max_pool2d, issue 7): depthwise
-// (groups = C), 'same' padding, stride 1, correlation, 2-D: B=32, C=64, 64x64 with k=3 (T+ fwd,
-// fwd+bwd; log L_1, linear and root R_2 fwd) and k=7 (T+ fwd, fwd+bwd); B=8, C=32, 256x256 with
+// (groups = C), 'same' padding, stride 1, correlation, 2-D: B=32, C=64, 64x64 with k=3 (fwd and
+// fwd+bwd of T+, T-, log L_1, linear and root R_2) and k=7 (T+ fwd, fwd+bwd); B=8, C=32, 256x256 with
 // k=5 (T+ fwd, fwd+bwd). Inputs ~ N(0, 1) (root: |N(0, 1)|), a learned (non-flat) kernel
 // ~ 0.1 N(0, 1) (root: 0.5 + 0.1 |N|), upstream gradient 1. Tropical fwd+bwd = forward with
 // provenance + backward that routes through it; log/root backward reads the forward's output.
@@ -129,7 +129,11 @@ std::vector<Spec> semiconv_specs(bool quick) {
     out.push_back(make_spec({SK_SEMIFIELD_LOG, fwd, f32, 32 / q, 64, 64, 3}));
     out.push_back(make_spec({SK_SEMIFIELD_LOG, both, f32, 32 / q, 64, 64, 3}));
     out.push_back(make_spec({SK_SEMIFIELD_LINEAR, fwd, f32, 32 / q, 64, 64, 3}));
+    out.push_back(make_spec({SK_SEMIFIELD_LINEAR, both, f32, 32 / q, 64, 64, 3}));
     out.push_back(make_spec({SK_SEMIFIELD_ROOT, fwd, f32, 32 / q, 64, 64, 3}));
+    out.push_back(make_spec({SK_SEMIFIELD_ROOT, both, f32, 32 / q, 64, 64, 3}));
+    out.push_back(make_spec({SK_SEMIFIELD_TROPICAL_MIN, fwd, f32, 32 / q, 64, 64, 3}));
+    out.push_back(make_spec({SK_SEMIFIELD_TROPICAL_MIN, both, f32, 32 / q, 64, 64, 3}));
     out.push_back(make_spec({tmax, fwd, f32, 32 / q, 64, 64, 7}));
     out.push_back(make_spec({tmax, both, f32, 32 / q, 64, 64, 7}));
     out.push_back(make_spec({tmax, fwd, f32, 8 / q, 32, 256 / q, 5}));

@@ -46,7 +46,8 @@ bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
 // odd_kernel puts +inf, NaN and 0 into the kernel: values for which a padded tap is not a no-op
 // term, so the register-blocked forward takes its valid-tap loop (see semiconv_cuda.cu).
 template <class T>
-void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool odd_kernel = false) {
+void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool odd_kernel = false,
+                 bool infinite_input = false) {
     Context cpu, gpu(SK_DEVICE_CUDA, 0);
     CHECK(gpu.ctx != nullptr);
     if (!gpu.ctx) return;
@@ -55,6 +56,10 @@ void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool 
     fill_for(cc, k, rng);
     fill_uniform(g, rng, -1, 1);
     if (nan_input) in.storage[in.storage.size() / 3] = NAN;
+    if (infinite_input) {  // both signs: for T+ / T- one of them can make a NaN term with a -inf/+inf kernel
+        in.storage[in.storage.size() / 5] = std::numeric_limits<T>::infinity();
+        in.storage[in.storage.size() / 7] = -std::numeric_limits<T>::infinity();
+    }
     if (odd_kernel) {
         k.storage[0] = std::numeric_limits<T>::infinity();
         if (k.storage.size() > 2) k.storage[k.storage.size() / 2] = cc.semifield == SK_SEMIFIELD_ROOT ? T(0) : T(NAN);
@@ -214,6 +219,22 @@ TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
                     equivalence<double>(c, rng, true);
                 }
             }
+        }
+    }
+    // Infinite inputs (the blocked forward's tiles that may hold NaN terms take the NaN-aware
+    // comparison), with finite and with odd kernels, tropical semifields.
+    for (int64_t kk : {3, 5}) {
+        ConvCase cc;
+        cc.name = "depthwise 2x3x40x70 k=" + std::to_string(kk) + " same, infinite inputs";
+        cc.batch = 2;
+        cc.in_channels = cc.kernel_rows = cc.groups = 3;
+        cc.n = {40, 70, 1};
+        cc.k = {kk, kk, 1};
+        cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+        for (int32_t field : {SK_SEMIFIELD_TROPICAL_MAX, SK_SEMIFIELD_TROPICAL_MIN}) {
+            cc.semifield = field;
+            equivalence<float>(cc, rng, false, false, true);
+            equivalence<double>(cc, rng, false, true, true);
         }
     }
     // Ties everywhere: small integer inputs and kernel, the same provenance on both devices.

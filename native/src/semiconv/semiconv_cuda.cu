@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/context.h"
 #include "core/cuda_check.h"
@@ -274,13 +275,16 @@ __global__ void __launch_bounds__(S::kThreads)
 }
 
 // Like load_plane_tile, but positions outside the plane receive `fill` (the semifield's padding
-// value, see padding_fill in semiconv.h).
-template <class T>
-__device__ void load_plane_tile_filled(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
-                                       index_t nx, int span_y, int span_x, T *tile, T fill, int tid, int threads) {
+// value, see padding_fill in semiconv.h). Returns whether every value this thread staged
+// satisfies `check` (the caller combines the threads' answers after its barrier).
+template <class T, class Check>
+__device__ bool load_plane_tile_filled(const T *plane, index_t sy, index_t sx, index_t y0, index_t x0, index_t ny,
+                                       index_t nx, int span_y, int span_x, T *tile, T fill, int tid, int threads,
+                                       Check check) {
     const int lane = tid % 32, y0i = static_cast<int>(y0), x0i = static_cast<int>(x0);
     const int nyi = static_cast<int>(ny), nxi = static_cast<int>(nx);
     const bool unit = sx == 1;
+    bool all = true;
     for (int r = tid / 32; r < span_y; r += threads / 32) {
         const int y = y0i + r;
         const bool row_inside = y >= 0 && y < nyi;
@@ -290,7 +294,24 @@ __device__ void load_plane_tile_filled(const T *plane, index_t sy, index_t sx, i
             T v = fill;
             if (row_inside && x >= 0 && x < nxi) v = unit ? src[x] : src[static_cast<index_t>(x) * sx];
             tile[r * span_x + q] = v;
+            all = all && check(v);
         }
+    }
+    return all;
+}
+
+// One term into an accumulator; NoNan: the caller knows no term is NaN (the select accumulators
+// then skip their NaN tests; the others have none).
+template <bool NoNan, class Acc, class T>
+__device__ inline void accumulate(Acc &acc, T v, std::int32_t tap) {
+    acc.add(v, tap);
+}
+template <bool NoNan, class T, bool Max>
+__device__ inline void accumulate(SelectAccumulator<T, Max> &acc, T v, std::int32_t tap) {
+    if constexpr (NoNan) {
+        acc.add_not_nan(v, tap);
+    } else {
+        acc.add(v, tap);
     }
 }
 
@@ -358,13 +379,19 @@ __global__ void __launch_bounds__(kBlockedThreads)
             const index_t kz = P.kernel_index(0, tz);
             __syncthreads();  // every thread is done with the previous tile
             const T *in_plane = P.input.data + b * P.input.s[0] + (ic0 + c) * P.input.s[1] + iz * P.input.s[2];
-            load_plane_tile_filled(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y, span_x, tile,
-                                   fill, tid, kBlockedThreads);
+            // Tropical: with a finite kernel and no staged input that can make a NaN term (NaN, or
+            // the infinity of the wrong sign) the window below compares without NaN tests.
+            bool numeric = load_plane_tile_filled(in_plane, P.input.s[3], P.input.s[4], iy0, ix0, ay.n, ax.n, span_y,
+                                                  span_x, tile, fill, tid, kBlockedThreads, [&](T x) {
+                                                      if constexpr (F::kSelect) return field.input_keeps_terms_numeric(x);
+                                                      return true;
+                                                  });
             bool unsafe = false;
             for (int i = tid; i < kyn * KX; i += kBlockedThreads) {
                 const T w = P.kernel(row, c, kz, i / KX, i % KX);
                 weights[i] = w;
                 unsafe = unsafe || !field.padding_is_no_op(w);
+                numeric = numeric && w == w && w != positive_infinity<T>() && w != -positive_infinity<T>();
             }
             const int flat_z = static_cast<int>(P.flat_kernel(kz, 0, 0));
             if (__syncthreads_or(unsafe)) {
@@ -390,25 +417,37 @@ __global__ void __launch_bounds__(kBlockedThreads)
             }
             // Every tap of the window, padded ones as no-op terms; rows outside the output's
             // valid y range are skipped (only x is padded in registers).
+            const auto window = [&](auto no_nan_terms) {
 #pragma unroll
-            for (int rr = 0; rr < kBlockedRY; ++rr) {
-                for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
-                    const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
-                    T v[kBlockedXR + KX - 1];
+                for (int rr = 0; rr < kBlockedRY; ++rr) {
+                    for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+                        const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
+                        T v[kBlockedXR + KX - 1];
 #pragma unroll
-                    for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
-                    const int kyi = P.mirror ? kyn - 1 - ty : ty;
-                    const T *w_row = weights + kyi * KX;
-                    const auto tap_row = tap_base + flat_z + kyi * KX;
+                        for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
+                        const int kyi = P.mirror ? kyn - 1 - ty : ty;
+                        const T *w_row = weights + kyi * KX;
+                        const auto tap_row = tap_base + flat_z + kyi * KX;
 #pragma unroll
-                    for (int tx = 0; tx < KX; ++tx) {
-                        const int kxi = P.mirror ? KX - 1 - tx : tx;
-                        const T w = w_row[kxi];
+                        for (int tx = 0; tx < KX; ++tx) {
+                            const int kxi = P.mirror ? KX - 1 - tx : tx;
+                            const T w = w_row[kxi];
 #pragma unroll
-                        for (int j = 0; j < kBlockedXR; ++j) acc[rr][j].add(field.times(v[j + tx], w), tap_row + kxi);
+                            for (int j = 0; j < kBlockedXR; ++j) {
+                                accumulate<decltype(no_nan_terms)::value>(acc[rr][j], field.times(v[j + tx], w),
+                                                                          tap_row + kxi);
+                            }
+                        }
                     }
                 }
+            };
+            if constexpr (F::kSelect) {
+                if (__syncthreads_or(!numeric) == 0) {
+                    window(std::true_type{});
+                    continue;
+                }
             }
+            window(std::false_type{});
         }
         if constexpr (F::kSelect) {
             if (P.channels_add) {
