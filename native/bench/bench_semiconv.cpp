@@ -112,7 +112,12 @@ Spec make_spec(const ConvConfig &c) {
     const double terms = double(c.batch) * double(c.channels) * double(c.size) * double(c.size) * double(c.k * c.k);
     s.work = (c.phase == ConvPhase::ForwardBackward ? 2.0 : 1.0) * terms / 1e9;
     s.work_unit = "Gterm/s";
-    s.tolerance = c.dtype == SK_DTYPE_FLOAT32 ? 1e-5 : 1e-12;
+    // The kernel gradient of fwd+bwd sums B*H*W terms (131,072 here) per element in float32 on
+    // each device, in different orders (the CPU sequentially): for the root semifield's positive
+    // terms the two differ by ~2e-5 norm-wise (s6 call 5), hence 1e-4 there; float64 correctness
+    // is tested at 1e-11 in test_semiconv_cuda.
+    const bool reduction_heavy = c.phase == ConvPhase::ForwardBackward && !tropical(c.semifield);
+    s.tolerance = c.dtype == SK_DTYPE_FLOAT32 ? (reduction_heavy ? 1e-4 : 1e-5) : 1e-12;
     s.make = [c](Context &ctx, bool rotate) { return std::make_unique<ConvCase>(c, ctx, rotate); };
     return s;
 }

@@ -315,6 +315,79 @@ __device__ inline void accumulate(SelectAccumulator<T, Max> &acc, T v, std::int3
     }
 }
 
+template <class F>
+struct is_root_field : std::false_type {};
+template <class T>
+struct is_root_field<RootField<T>> : std::true_type {};
+
+// The root semifield's window in two passes over the staged tile (padded taps hold the
+// semifield's zero): pass 1 finds the dominant term m of each output (the largest for p > 0, the
+// smallest for p < 0; a semifield zero never dominates a number, a "deciding" term +inf / 0
+// dominates everything) and notes NaN; pass 2 sums (v/m)^p = 2^(p log2(v / m)) (<= 1; zeros give
+// 2^-inf = 0). The accumulators receive (m, s) as the online RootAccumulator would have them, so
+// value() is unchanged: m s^(1/p), the zero when m is the zero, the deciding value when m decides.
+// Per term: pass 1 a multiply and a min/max, pass 2 a multiply, log2, exp2 and add (the online
+// form divides and takes a power on both sides of a branch per term).
+template <class T, int KX, int RY, int XR>
+__device__ void root_two_pass(T p, const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
+                              const TapRange (&ry)[RY], int dy, int kyn, bool mirror,
+                              RootAccumulator<T> (&acc)[RY][XR]) {
+    const bool positive = p > T(0);
+    T m[RY][XR];
+    bool nan[RY][XR];
+#pragma unroll
+    for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+        for (int j = 0; j < XR; ++j) {
+            m[rr][j] = positive ? T(0) : positive_infinity<T>();
+            nan[rr][j] = false;
+        }
+    const auto each_term = [&](auto visit) {
+#pragma unroll
+        for (int rr = 0; rr < RY; ++rr) {
+            for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+                const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
+                T v[XR + KX - 1];
+#pragma unroll
+                for (int i = 0; i < XR + KX - 1; ++i) v[i] = in_row[i];
+                const int kyi = mirror ? kyn - 1 - ty : ty;
+#pragma unroll
+                for (int tx = 0; tx < KX; ++tx) {
+                    const T w = weights[kyi * KX + (mirror ? KX - 1 - tx : tx)];
+#pragma unroll
+                    for (int j = 0; j < XR; ++j) visit(rr, j, v[j + tx] * w);
+                }
+            }
+        }
+    };
+    each_term([&](int rr, int j, T term) {
+        nan[rr][j] = nan[rr][j] || term != term;
+        m[rr][j] = positive ? fmax(m[rr][j], term) : fmin(m[rr][j], term);
+    });
+    T inv_m[RY][XR], sum[RY][XR];
+#pragma unroll
+    for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+        for (int j = 0; j < XR; ++j) {
+            inv_m[rr][j] = T(1) / m[rr][j];
+            sum[rr][j] = T(0);
+        }
+    each_term([&](int rr, int j, T term) { sum[rr][j] += exp2(p * log2(term * inv_m[rr][j])); });
+#pragma unroll
+    for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+        for (int j = 0; j < XR; ++j) {
+            const T mm = m[rr][j];
+            RootAccumulator<T> &a = acc[rr][j];
+            a.nan = a.nan || nan[rr][j];
+            const bool zero = positive ? mm == T(0) : mm == positive_infinity<T>();
+            const bool decides = positive ? mm == positive_infinity<T>() : mm == T(0);
+            a.decided = a.decided || decides;
+            a.m = mm;
+            a.s = zero || decides ? T(0) : sum[rr][j];
+        }
+}
+
 // The register-blocked forward for an x axis with stride 1, dilation 1 and KX taps (compile
 // time): a block is 16 x 16 threads, each computing kBlockedXR = 4 adjacent outputs of RY rows
 // (16 apart), so a tile is 16 RY rows x 64 columns. RY = 2 for the tropical semifields with 3
@@ -414,6 +487,15 @@ __global__ void __launch_bounds__(kBlockedThreads)
                     }
                 }
                 continue;
+            }
+            if constexpr (is_root_field<F>::value) {
+                // Root semifield with every term of the output in this one tile: two passes over
+                // the window instead of the online rescaling (which branches per term).
+                if (P.group_in == 1 && rz.hi - rz.lo == 1) {
+                    root_two_pass<T, KX, kBlockedRY, kBlockedXR>(field.p, tile, weights, span_x, ly, lx, ry, dy, kyn,
+                                                                  P.mirror, acc);
+                    continue;
+                }
             }
             // Every tap of the window, padded ones as no-op terms; rows outside the output's
             // valid y range are skipped (only x is padded in registers).
