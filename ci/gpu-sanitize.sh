@@ -6,6 +6,9 @@
 # or build/gpu-sanitize/.
 #   ci/gpu-sanitize.sh                         every CUDA test, every tool
 #   SK_SANITIZE_TOOLS="memcheck" SK_SANITIZE_TESTS="hmm" ci/gpu-sanitize.sh   a subset (regexes)
+#   SK_SANITIZE_SPLIT=1 SK_SANITIZE_JOBS=12 ci/gpu-sanitize.sh   each TEST as its own process, 12 at
+#                                              a time (racecheck of the CTC or einsum binaries takes
+#                                              longer than one 10-minute device call otherwise)
 # Environment: SK_GPU_BUILD_DIR (default /tmp/sk-gpu-sanitize-build), SK_CUDA_ARCHITECTURES
 # (default 90), SK_SANITIZE_TIMEOUT (seconds per run, default 900). The build adds -lineinfo so
 # reports name source lines.
@@ -53,32 +56,58 @@ export SK_REQUIRE_CUDA=1
 export SK_TEST_EXCLUDE=${SK_TEST_EXCLUDE-cuda_hundred_thousand_frames,cuda_benchmark_shapes,cuda_long_sequences_and_large_rings,cuda_long_sequence_float32,larger_depthwise}
 export SK_LEAK_CALLS=${SK_LEAK_CALLS:-2000} SK_LEAK_CONTEXTS=${SK_LEAK_CONTEXTS:-4}
 limit=${SK_SANITIZE_TIMEOUT:-900}
-results=()
-failed=0
-for tool in $tools; do
-    extra=()
+jobs=${SK_SANITIZE_JOBS:-1}
+split=${SK_SANITIZE_SPLIT:-0}
+lines="$out/results.txt"
+: >"$lines"
+
+# One (tool, binary, test) run; test "" = the whole binary. Appends its line to $lines.
+run_one() {
+    local tool=$1 name=$2 test=$3
+    local extra=() api=()
     [ "$tool" = memcheck ] && extra=(--leak-check full)
-    for name in "${tests[@]}"; do
-        log="$out/$tool-$name.log"
-        start=$(date +%s)
-        api=()
-        [ "$name" = test_determinism_cuda ] && api=(--report-api-errors no)
-        timeout "$limit" "$sanitizer" --tool "$tool" "${extra[@]}" "${api[@]}" --error-exitcode 99 \
-            "$build/native/tests/$name" >"$log" 2>&1
-        rc=$?
-        seconds=$(( $(date +%s) - start ))
-        summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$log" | tr '\n' ' ' | sed 's/========= //g')
-        if [ $rc -eq 0 ]; then
-            verdict="PASS"
-        else
-            verdict="FAIL (exit $rc)"
-            failed=1
-        fi
-        line=$(printf '%-10s %-32s %-16s %4ss  %s' "$tool" "$name" "$verdict" "$seconds" "$summary")
-        echo "$line"
-        results+=("$line")
+    [ "$name" = test_determinism_cuda ] && api=(--report-api-errors no)
+    local log="$out/$tool-$name${test:+-$test}.log" start rc seconds summary verdict
+    start=$(date +%s)
+    timeout "$limit" "$sanitizer" --tool "$tool" "${extra[@]}" "${api[@]}" --error-exitcode 99 \
+        "$build/native/tests/$name" $test >"$log" 2>&1
+    rc=$?
+    seconds=$(( $(date +%s) - start ))
+    summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY" "$log" | tr '\n' ' ' | sed 's/========= //g')
+    if [ $rc -eq 0 ]; then verdict="PASS"; else verdict="FAIL (exit $rc)"; fi
+    local line
+    line=$(printf '%-10s %-26s %-40s %-16s %4ss  %s' "$tool" "$name" "${test:-(all)}" "$verdict" "$seconds" "$summary")
+    echo "$line"
+    echo "$line" >>"$lines"
+}
+
+# The units of work: whole binaries, or (SK_SANITIZE_SPLIT=1) each TEST(...) of a binary as its
+# own process (the test binaries take a test-name filter as their argument), which lets the
+# long racecheck runs proceed side by side (SK_SANITIZE_JOBS processes at a time on the one GPU).
+units=()
+for name in "${tests[@]}"; do
+    if [ "$split" = 1 ]; then
+        for test in $(sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/\1/p' "$root/native/tests/$name.cpp"); do
+            skip=0
+            IFS=',' read -ra excluded <<<"$SK_TEST_EXCLUDE"
+            for e in "${excluded[@]}"; do [ -n "$e" ] && [[ "$test" == *"$e"* ]] && skip=1; done
+            [ $skip = 0 ] && units+=("$name:$test")
+        done
+    else
+        units+=("$name:")
+    fi
+done
+echo "== ${#units[@]} units x tools, $jobs at a time"
+for tool in $tools; do
+    for unit in "${units[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+        run_one "$tool" "${unit%%:*}" "${unit#*:}" &
     done
 done
+wait
+failed=0
+grep -qv " PASS " "$lines" && failed=1
+mapfile -t results < <(sort "$lines")
 
 {
     echo "== gpu-sanitize summary ($(date -u), logs in $out)"
