@@ -37,6 +37,19 @@ void compare(const std::string &what, const std::vector<T> &gpu, const std::vect
     }
 }
 
+// A depthwise 2-D case (groups = channels, one kernel row per channel), kernel k x k.
+ConvCase depthwise_case(const std::string &name, int64_t batch, int64_t channels, int64_t ny, int64_t nx, int64_t k,
+                        int32_t padding = SK_SEMICONV_PADDING_SAME) {
+    ConvCase cc;
+    cc.name = name;
+    cc.batch = batch;
+    cc.in_channels = cc.kernel_rows = cc.groups = channels;
+    cc.n = {ny, nx, 1};
+    cc.k = {k, k, 1};
+    cc.padding_mode = padding;
+    return cc;
+}
+
 // Bitwise equality (NaN included).
 template <class T>
 bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
@@ -123,13 +136,8 @@ TEST(cpu_and_cuda_agree_with_odd_kernel_values) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(75);
     for (int64_t kk : {3, 5, 7}) {
-        ConvCase cc;
-        cc.name = "depthwise 2x3x21x70 k=" + std::to_string(kk) + " same, odd kernel values";
-        cc.batch = 2;
-        cc.in_channels = cc.kernel_rows = cc.groups = 3;
-        cc.n = {21, 70, 1};
-        cc.k = {kk, kk, 1};
-        cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+        const ConvCase cc =
+            depthwise_case("depthwise 2x3x21x70 k=" + std::to_string(kk) + " same, odd kernel values", 2, 3, 21, 70, kk);
         for (auto c : with_semifields(cc)) {
             // float64 for the odd kernels: with +inf/0 taps the root semifield's float32 kernel
             // gradient (weights (v/out)^(p-1), p = 0.7, upstream gradients of both signs) cancels
@@ -146,13 +154,7 @@ TEST(cpu_and_cuda_agree_with_odd_kernel_values) {
 TEST(cpu_and_cuda_agree_on_a_larger_depthwise_problem) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(73);
-    ConvCase cc;
-    cc.name = "depthwise 2x8x40x40 k=5 same";
-    cc.batch = 2;
-    cc.in_channels = cc.kernel_rows = cc.groups = 8;
-    cc.n = {40, 40, 1};
-    cc.k = {5, 5, 1};
-    cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+    const ConvCase cc = depthwise_case("depthwise 2x8x40x40 k=5 same", 2, 8, 40, 40, 5);
     for (auto c : with_semifields(cc)) equivalence<float>(c, rng, false);
 }
 
@@ -203,15 +205,10 @@ TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
     for (int64_t kk : {3, 5, 7}) {
         for (int32_t padding : {SK_SEMICONV_PADDING_SAME, SK_SEMICONV_PADDING_VALID, SK_SEMICONV_PADDING_EXPLICIT}) {
             for (int32_t kind : {SK_SEMICONV_CORRELATION, SK_SEMICONV_CONVOLUTION}) {
-                ConvCase cc;
-                cc.name = "depthwise 2x3x45x70 k=" + std::to_string(kk) + " padding " + std::to_string(padding) +
-                          " kind " + std::to_string(kind);
-                cc.batch = 2;
-                cc.in_channels = cc.kernel_rows = cc.groups = 3;
-                cc.n = {45, 70, 1};
-                cc.k = {kk, kk, 1};
+                ConvCase cc = depthwise_case("depthwise 2x3x45x70 k=" + std::to_string(kk) + " padding " +
+                                                 std::to_string(padding) + " kind " + std::to_string(kind),
+                                             2, 3, 45, 70, kk, padding);
                 cc.kind = kind;
-                cc.padding_mode = padding;
                 cc.pad_begin = {kk - 1, 0, 0};  // explicit: all before on y, all after on x
                 cc.pad_end = {0, kk - 1, 0};
                 for (const auto &c : with_semifields(cc)) {
@@ -224,13 +221,8 @@ TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
     // Infinite inputs (the blocked forward's tiles that may hold NaN terms take the NaN-aware
     // comparison), with finite and with odd kernels, tropical semifields.
     for (int64_t kk : {3, 5}) {
-        ConvCase cc;
-        cc.name = "depthwise 2x3x40x70 k=" + std::to_string(kk) + " same, infinite inputs";
-        cc.batch = 2;
-        cc.in_channels = cc.kernel_rows = cc.groups = 3;
-        cc.n = {40, 70, 1};
-        cc.k = {kk, kk, 1};
-        cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+        ConvCase cc = depthwise_case("depthwise 2x3x40x70 k=" + std::to_string(kk) + " same, infinite inputs", 2, 3, 40,
+                                     70, kk);
         for (int32_t field : {SK_SEMIFIELD_TROPICAL_MAX, SK_SEMIFIELD_TROPICAL_MIN}) {
             cc.semifield = field;
             equivalence<float>(cc, rng, false, false, true);
@@ -238,13 +230,7 @@ TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
         }
     }
     // Ties everywhere: small integer inputs and kernel, the same provenance on both devices.
-    ConvCase cc;
-    cc.name = "depthwise ties k=3";
-    cc.batch = 1;
-    cc.in_channels = cc.kernel_rows = cc.groups = 2;
-    cc.n = {33, 33, 1};
-    cc.k = {3, 3, 1};
-    cc.padding_mode = SK_SEMICONV_PADDING_SAME;
+    const ConvCase cc = depthwise_case("depthwise ties k=3", 1, 2, 33, 33, 3);
     Context cpu, gpu(SK_DEVICE_CUDA, 0);
     HostTensor<float> in(cc.input_shape()), k(cc.kernel_shape(), 0.0f), g(cc.output_shape());
     std::uniform_int_distribution<int> level(0, 2);

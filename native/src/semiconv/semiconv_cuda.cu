@@ -328,6 +328,33 @@ struct is_root_field<RootField<T>> : std::true_type {};
 // value() is unchanged: m s^(1/p), the zero when m is the zero, the deciding value when m decides.
 // Per term: pass 1 a multiply and a min/max, pass 2 a multiply, log2, exp2 and add (the online
 // form divides and takes a power on both sides of a branch per term).
+// The blocked forward's window over a staged tile: for each of a thread's RY x XR outputs
+// (rows ly[rr] of the tile, XR adjacent columns from lx), every tap row in ry[rr] and every one
+// of KX taps along x, in that order (the CPU's order of terms per output), calls
+// visit(rr, j, x, w, kyi, kxi) with the input value, the kernel value and its kernel indices.
+// The XR + KX - 1 inputs of a row are read once into registers; padded taps read the fill value.
+template <class T, int KX, int RY, int XR, class Visit>
+__device__ inline void for_each_window_term(const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
+                                            const TapRange (&ry)[RY], int dy, int kyn, bool mirror, Visit visit) {
+#pragma unroll
+    for (int rr = 0; rr < RY; ++rr) {
+        for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+            const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
+            T v[XR + KX - 1];
+#pragma unroll
+            for (int i = 0; i < XR + KX - 1; ++i) v[i] = in_row[i];
+            const int kyi = mirror ? kyn - 1 - ty : ty;
+#pragma unroll
+            for (int tx = 0; tx < KX; ++tx) {
+                const int kxi = mirror ? KX - 1 - tx : tx;
+                const T w = weights[kyi * KX + kxi];
+#pragma unroll
+                for (int j = 0; j < XR; ++j) visit(rr, j, v[j + tx], w, kyi, kxi);
+            }
+        }
+    }
+}
+
 template <class T, int KX, int RY, int XR>
 __device__ void root_two_pass(T p, const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
                               const TapRange (&ry)[RY], int dy, int kyn, bool mirror,
@@ -343,22 +370,8 @@ __device__ void root_two_pass(T p, const T *tile, const T *weights, int span_x, 
             nan[rr][j] = false;
         }
     const auto each_term = [&](auto visit) {
-#pragma unroll
-        for (int rr = 0; rr < RY; ++rr) {
-            for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
-                const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
-                T v[XR + KX - 1];
-#pragma unroll
-                for (int i = 0; i < XR + KX - 1; ++i) v[i] = in_row[i];
-                const int kyi = mirror ? kyn - 1 - ty : ty;
-#pragma unroll
-                for (int tx = 0; tx < KX; ++tx) {
-                    const T w = weights[kyi * KX + (mirror ? KX - 1 - tx : tx)];
-#pragma unroll
-                    for (int j = 0; j < XR; ++j) visit(rr, j, v[j + tx] * w);
-                }
-            }
-        }
+        for_each_window_term<T, KX, RY, XR>(tile, weights, span_x, ly, lx, ry, dy, kyn, mirror,
+                                            [&](int rr, int j, T x, T w, int, int) { visit(rr, j, x * w); });
     };
     each_term([&](int rr, int j, T term) {
         nan[rr][j] = nan[rr][j] || term != term;
@@ -500,28 +513,11 @@ __global__ void __launch_bounds__(kBlockedThreads)
             // Every tap of the window, padded ones as no-op terms; rows outside the output's
             // valid y range are skipped (only x is padded in registers).
             const auto window = [&](auto no_nan_terms) {
-#pragma unroll
-                for (int rr = 0; rr < kBlockedRY; ++rr) {
-                    for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
-                        const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
-                        T v[kBlockedXR + KX - 1];
-#pragma unroll
-                        for (int i = 0; i < kBlockedXR + KX - 1; ++i) v[i] = in_row[i];
-                        const int kyi = P.mirror ? kyn - 1 - ty : ty;
-                        const T *w_row = weights + kyi * KX;
-                        const auto tap_row = tap_base + flat_z + kyi * KX;
-#pragma unroll
-                        for (int tx = 0; tx < KX; ++tx) {
-                            const int kxi = P.mirror ? KX - 1 - tx : tx;
-                            const T w = w_row[kxi];
-#pragma unroll
-                            for (int j = 0; j < kBlockedXR; ++j) {
-                                accumulate<decltype(no_nan_terms)::value>(acc[rr][j], field.times(v[j + tx], w),
-                                                                          tap_row + kxi);
-                            }
-                        }
-                    }
-                }
+                for_each_window_term<T, KX, kBlockedRY, kBlockedXR>(
+                    tile, weights, span_x, ly, lx, ry, dy, kyn, P.mirror, [&](int rr, int j, T x, T w, int kyi, int kxi) {
+                        accumulate<decltype(no_nan_terms)::value>(acc[rr][j], field.times(x, w),
+                                                                  tap_base + flat_z + kyi * KX + kxi);
+                    });
             };
             if constexpr (F::kSelect) {
                 if (__syncthreads_or(!numeric) == 0) {
