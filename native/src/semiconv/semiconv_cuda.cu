@@ -1053,6 +1053,17 @@ bool input_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const B
 
 constexpr std::size_t kPartialsLimit = std::size_t(256) << 20;  // bytes of pass-1 partial sums
 
+// Pass 2 of the kernel gradient: one warp per kernel element sums its `blocks` partials.
+template <class T>
+void launch_kernel_gradient_sum(sk_context &ctx, const Problem<T> &P, const T *partials, index_t blocks,
+                                View5<T> grad_kernel, index_t elements) {
+    constexpr int kSumThreads = 256;
+    const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
+    kernel_gradient_sum_kernel<T><<<static_cast<unsigned>(sum_blocks), kSumThreads, 0, stream_of(ctx)>>>(
+        P, partials, blocks, grad_kernel, elements);
+    SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient sum");
+}
+
 template <class T, class F, class S>
 bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const BackwardIn<T> &in,
                            View5<T> grad_kernel) {
@@ -1075,11 +1086,7 @@ bool kernel_gradient_tiled(sk_context &ctx, const Problem<T> &P, F field, const 
     kernel_gradient_partials_kernel<T, F, S><<<L.grid, dim3(S::BX, S::BY), L.shared, stream_of(ctx)>>>(
         P, field, in, partials, L.span_y, L.span_x);
     SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient partials");
-    constexpr int kSumThreads = 256;
-    const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
-    kernel_gradient_sum_kernel<T><<<static_cast<unsigned>(sum_blocks), kSumThreads, 0, stream_of(ctx)>>>(
-        P, partials, blocks, grad_kernel, elements);
-    SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient sum");
+    launch_kernel_gradient_sum(ctx, P, partials, blocks, grad_kernel, elements);
     return true;
 }
 
@@ -1104,13 +1111,7 @@ bool plane_backward_launch(sk_context &ctx, const Problem<T> &P, F field, const 
     plane_backward_kernel<T, F, K><<<grid, dim3(kPlaneBX, kPlaneBY), 0, stream_of(ctx)>>>(P, field, in, grad_input,
                                                                                          partials);
     SK_CUDA_CHECK_LAUNCH("semiconv: one-pass backward (plane) kernel");
-    if (partials) {
-        constexpr int kSumThreads = 256;
-        const index_t sum_blocks = (elements * 32 + kSumThreads - 1) / kSumThreads;
-        kernel_gradient_sum_kernel<T><<<static_cast<unsigned>(sum_blocks), kSumThreads, 0, stream_of(ctx)>>>(
-            P, partials, blocks, grad_kernel, elements);
-        SK_CUDA_CHECK_LAUNCH("semiconv: kernel gradient sum");
-    }
+    if (partials) launch_kernel_gradient_sum(ctx, P, partials, blocks, grad_kernel, elements);
     return true;
 }
 
