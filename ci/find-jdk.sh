@@ -2,10 +2,13 @@
 # Sourced by the build scripts: exports JAVA_HOME pointing at a JDK 22 or newer.
 # Order: $JAVA_HOME if it is 22+, then every JDK under /usr/lib/jvm and /opt (newest first), then
 # the `javac` on PATH. Fails with a clear message when none is found.
+# With SK_ACCEPT_JRE=1 (set by bin/semiring-kernels when the jar is already built) a Java 22+
+# runtime without javac also qualifies, e.g. a jlink image: running the jar needs only `java`.
 
 sk_java_major() {  # prints the feature version of the JDK at $1, or nothing
     local home=$1 line
-    [ -x "$home/bin/javac" ] || return 0
+    [ -x "$home/bin/java" ] || return 0
+    [ "${SK_ACCEPT_JRE:-0}" = 1 ] || [ -x "$home/bin/javac" ] || return 0
     line=$("$home/bin/java" -XshowSettings:properties -version 2>&1 | grep 'java.specification.version' | head -n1)
     line=${line##*= }
     echo "${line%%.*}"
@@ -21,8 +24,10 @@ sk_find_jdk() {
         major=$(sk_java_major "$candidate")
         if [ -n "$major" ] && [ "$major" -ge 22 ]; then echo "$candidate"; return 0; fi
     done
-    if command -v javac >/dev/null 2>&1; then
-        candidate=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
+    local tool=javac
+    [ "${SK_ACCEPT_JRE:-0}" = 1 ] && tool=java
+    if command -v "$tool" >/dev/null 2>&1; then
+        candidate=$(dirname "$(dirname "$(readlink -f "$(command -v "$tool")")")")
         major=$(sk_java_major "$candidate")
         if [ -n "$major" ] && [ "$major" -ge 22 ]; then echo "$candidate"; return 0; fi
     fi

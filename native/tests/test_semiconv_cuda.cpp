@@ -60,7 +60,7 @@ bool same_bits(const std::vector<T> &a, const std::vector<T> &b) {
 // term, so the register-blocked forward takes its valid-tap loop (see semiconv_cuda.cu).
 template <class T>
 void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool odd_kernel = false,
-                 bool infinite_input = false) {
+                 bool infinite_input = false, bool wide_positive_input = false) {
     Context cpu, gpu(SK_DEVICE_CUDA, 0);
     CHECK(gpu.ctx != nullptr);
     if (!gpu.ctx) return;
@@ -72,6 +72,11 @@ void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool 
     if (infinite_input) {  // both signs: for T+ / T- one of them can make a NaN term with a -inf/+inf kernel
         in.storage[in.storage.size() / 5] = std::numeric_limits<T>::infinity();
         in.storage[in.storage.size() / 7] = -std::numeric_limits<T>::infinity();
+    }
+    if (wide_positive_input) {  // 1e-6 .. 1e6, every 7th value 0, one +inf: the root semifield's special terms
+        std::uniform_real_distribution<double> decade(-6, 6);
+        for (size_t e = 0; e < in.storage.size(); ++e) in.storage[e] = e % 7 == 3 ? T(0) : T(std::pow(10.0, decade(rng)));
+        in.storage[in.storage.size() / 2] = std::numeric_limits<T>::infinity();
     }
     if (odd_kernel) {
         k.storage[0] = std::numeric_limits<T>::infinity();
@@ -95,7 +100,9 @@ void equivalence(const ConvCase &cc, std::mt19937_64 &rng, bool nan_input, bool 
     const std::string name = describe(cc) + (std::is_same_v<T, float> ? " float32" : " float64");
     compare(name + " output", dout.download(), out.storage, tropical);
     if (tropical) CHECK_MSG(dprov.download() == prov.storage, name << ": provenance differs");
-    compare(name + " grad_input", dgi.download(), gi.storage, false);
+    // Six decades of root inputs: weights (v/out)^(p-1) from ~1 to ~60 with upstream gradients
+    // of both signs cancel in float32 as in the kernel gradient (float64 is checked tightly).
+    compare(name + " grad_input", dgi.download(), gi.storage, false, wide_positive_input);
     compare(name + " grad_kernel", dgk.download(), gk.storage, false, !tropical);
 
     // Recomputed provenance / output on the device: the same bits as with the saved ones, and
@@ -229,6 +236,20 @@ TEST(cpu_and_cuda_agree_on_the_one_pass_backward) {
             equivalence<double>(cc, rng, false, true, true);
         }
     }
+    // Root semifield over six decades with zeros and one +inf (the log2-domain forward window and
+    // backward weights; non-finite exponents take RootField::weight's rules), p on both sides of
+    // 0 and 1 and p = 1 itself (0 * log2(0) is NaN there: the exact rule gives weight 1).
+    for (int64_t kk : {3, 5}) {
+        ConvCase cc = depthwise_case("depthwise 2x3x40x70 k=" + std::to_string(kk) + " same, wide root inputs", 2, 3,
+                                     40, 70, kk);
+        cc.semifield = SK_SEMIFIELD_ROOT;
+        for (double p : {2.0, 1.0, 0.7, -1.5}) {
+            cc.p = p;
+            equivalence<float>(cc, rng, false, false, false, true);
+            equivalence<double>(cc, rng, false, false, false, true);
+            equivalence<double>(cc, rng, false, true, false, true);
+        }
+    }
     // Ties everywhere: small integer inputs and kernel, the same provenance on both devices.
     const ConvCase cc = depthwise_case("depthwise ties k=3", 1, 2, 33, 33, 3);
     Context cpu, gpu(SK_DEVICE_CUDA, 0);
@@ -270,6 +291,28 @@ TEST(root_negative_check_on_the_device) {
     in.storage[in.storage.size() - 1] = 1.0f;
     DeviceMirror<float> din2(gpu, in);
     CHECK_OK(sk_semiconv_forward(gpu, &o, din2.d(), dk.d(), dout.d(), nullptr));
+
+    // A negative kernel value, found by the dense scan too, named as the kernel.
+    k.storage[0] = -0.5f;
+    DeviceMirror<float> dk_negative(gpu, k);
+    CHECK_EQ(sk_semiconv_forward(gpu, &o, din2.d(), dk_negative.d(), dout.d(), nullptr), SK_ERROR_INVALID_ARGUMENT);
+    CHECK(std::strstr(sk_last_error(), "kernel") != nullptr);
+
+    // A strided input (padded rows: the per-row scan): a negative value in the padding is not
+    // part of the view and passes; one inside the view is found, on any row.
+    HostTensor<float> padded = padded_rows<float>(cc.input_shape(), 3);
+    for (auto &v : padded.storage) v = 1.0f;
+    const int64_t row_stride = padded.desc.strides[padded.desc.rank - 2];
+    padded.storage[row_stride - 1] = -1.0f;  // first row's padding
+    DeviceMirror<float> dpad(gpu, padded);
+    CHECK_OK(sk_semiconv_forward(gpu, &o, dpad.d(), dk.d(), dout.d(), nullptr));
+    padded.storage[padded.storage.size() - row_stride] = -2.0f;  // last row, first column
+    DeviceMirror<float> dpad_negative(gpu, padded);
+    HostTensor<float> untouched(cc.output_shape(), 55.0f);
+    DeviceMirror<float> dout2(gpu, untouched);
+    CHECK_EQ(sk_semiconv_forward(gpu, &o, dpad_negative.d(), dk.d(), dout2.d(), nullptr), SK_ERROR_INVALID_ARGUMENT);
+    CHECK(std::strstr(sk_last_error(), "input") != nullptr);
+    for (float v : dout2.download()) CHECK_EQ(v, 55.0f);
 }
 
 }  // namespace

@@ -236,20 +236,31 @@ semiconv::Problem<T> make_problem(const Config &c, const Geometry &g, const sk_t
     return P;
 }
 
-// The root semifield is defined on non-negative values: scan input and kernel first.
+// The root semifield is defined on non-negative values: scan input and kernel first (on a
+// device both scans share one synchronisation); the input is named first when both fail.
 template <class T>
-void require_non_negative(sk_context &ctx, const sk_tensor &t, const char *name, int rank) {
-    index_t extent[5] = {t.shape[0], t.shape[1], 1, 1, 1};
-    for (int a = 0; a < rank; ++a) extent[kAxes - rank + 2 + a] = t.shape[2 + a];
-    const auto view = as_view5<const T>(t, rank);
-    bool negative = false;
+void require_non_negative(sk_context &ctx, const sk_tensor &input, const sk_tensor &kernel, int rank) {
+    const sk_tensor *tensors[2] = {&input, &kernel};
+    const char *names[2] = {"input", "kernel"};
+    semiconv::NegativeScan<T> scans[2];
+    for (int i = 0; i < 2; ++i) {
+        const sk_tensor &t = *tensors[i];
+        index_t *extent = scans[i].extent;
+        extent[0] = t.shape[0];
+        extent[1] = t.shape[1];
+        extent[2] = extent[3] = extent[4] = 1;
+        for (int a = 0; a < rank; ++a) extent[kAxes - rank + 2 + a] = t.shape[2 + a];
+        scans[i].view = as_view5<const T>(t, rank);
+    }
+    unsigned negative = 0;
     if (ctx.is_cuda())
-        SK_CUDA_BACKEND(negative = semiconv::any_negative_cuda<T>(ctx, view, extent));
+        SK_CUDA_BACKEND(negative = semiconv::negative_scans_cuda<T>(ctx, scans, 2));
     else
-        negative = semiconv::any_negative_cpu<T>(ctx, view, extent);
-    if (negative)
-        fail(SK_ERROR_INVALID_ARGUMENT, "argument '%s': the root semifield needs values >= 0, found a negative one",
-             name);
+        negative = semiconv::negative_scans_cpu<T>(ctx, scans, 2);
+    for (int i = 0; i < 2; ++i)
+        if (negative & (1u << i))
+            fail(SK_ERROR_INVALID_ARGUMENT, "argument '%s': the root semifield needs values >= 0, found a negative one",
+                 names[i]);
 }
 
 template <class T>
@@ -297,8 +308,7 @@ void forward_entry(sk_context &ctx, const Config &c, const Geometry &g, const sk
                    const sk_tensor &kernel, sk_tensor &output, sk_tensor *provenance) {
     const auto P = make_problem<T>(c, g, input, kernel);
     if (c.field == Field::Root) {
-        require_non_negative<T>(ctx, input, "input", c.rank);
-        require_non_negative<T>(ctx, kernel, "kernel", c.rank);
+        require_non_negative<T>(ctx, input, kernel, c.rank);
     }
     semiconv::ForwardOut<T> out;
     out.output = as_view5<T>(output, c.rank);
@@ -312,8 +322,7 @@ void backward_entry(sk_context &ctx, const Config &c, const Geometry &g, const s
                     const sk_tensor &grad_output, sk_tensor *grad_input, sk_tensor *grad_kernel) {
     const auto P = make_problem<T>(c, g, input, kernel);
     if (c.field == Field::Root) {
-        require_non_negative<T>(ctx, input, "input", c.rank);
-        require_non_negative<T>(ctx, kernel, "kernel", c.rank);
+        require_non_negative<T>(ctx, input, kernel, c.rank);
     }
     View5<T> gi, gk;
     if (grad_input && element_count(*grad_input) > 0) gi = as_view5<T>(*grad_input, c.rank);

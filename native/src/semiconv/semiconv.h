@@ -292,6 +292,7 @@ struct RootField {
     SK_HD T weight(T v, T out) const {
         if (is_nan(v) || is_nan(out)) return std::numeric_limits<T>::quiet_NaN();
         if (out == T(0) || out == positive_infinity<T>()) return T(0);
+        if (p == T(1)) return T(1);  // also for v = 0 (0^0 = 1; a device's fast pow gives NaN there)
         if (v == T(0) && p < T(1)) return T(0);
         return std::pow(v / out, p - T(1));
     }
@@ -671,9 +672,15 @@ void forward_cpu(sk_context &ctx, const Problem<T> &P, const ForwardOut<T> &out)
 template <class T>
 void backward_cpu(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
                   View5<T> grad_input, View5<T> grad_kernel);
-// True when any element of the (B, C, z, y, x) view is negative (the root semifield's check).
+// The root semifield's check: a (B, C, z, y, x) view to scan for negative values.
 template <class T>
-bool any_negative_cpu(sk_context &ctx, View5<const T> v, const index_t extent[5]);
+struct NegativeScan {
+    View5<const T> view;
+    index_t extent[5];
+};
+// Bit i of the result is set when scans[i] holds a negative value (count <= 32).
+template <class T>
+unsigned negative_scans_cpu(sk_context &ctx, const NegativeScan<T> *scans, int count);
 template <class T>
 void quadratic_kernel_cpu(sk_context &ctx, const QuadraticProblem<T> &Q, View5<T> kernel);
 template <class T>
@@ -685,8 +692,9 @@ void forward_cuda(sk_context &ctx, const Problem<T> &P, const ForwardOut<T> &out
 template <class T>
 void backward_cuda(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
                    View5<T> grad_input, View5<T> grad_kernel);
+// As negative_scans_cpu, with one device synchronisation for all the scans.
 template <class T>
-bool any_negative_cuda(sk_context &ctx, View5<const T> v, const index_t extent[5]);
+unsigned negative_scans_cuda(sk_context &ctx, const NegativeScan<T> *scans, int count);
 template <class T>
 void quadratic_kernel_cuda(sk_context &ctx, const QuadraticProblem<T> &Q, View5<T> kernel);
 template <class T>

@@ -66,8 +66,9 @@ void backward_cpu(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in,
     });
 }
 
+namespace {
 template <class T>
-bool any_negative_cpu(sk_context &ctx, View5<const T> v, const index_t extent[5]) {
+bool any_negative(sk_context &ctx, View5<const T> v, const index_t extent[5]) {
     const index_t rows = extent[0] * extent[1] * extent[2] * extent[3];
     std::vector<char> found(static_cast<std::size_t>(std::max<index_t>(rows, 1)), 0);
     ctx.pool().parallel_for(rows, grain_for(extent[4]), [&](index_t begin, index_t end) {
@@ -80,6 +81,15 @@ bool any_negative_cpu(sk_context &ctx, View5<const T> v, const index_t extent[5]
         }
     });
     return std::find(found.begin(), found.end(), 1) != found.end();
+}
+}  // namespace
+
+template <class T>
+unsigned negative_scans_cpu(sk_context &ctx, const NegativeScan<T> *scans, int count) {
+    unsigned mask = 0;
+    for (int i = 0; i < count; ++i)
+        if (any_negative<T>(ctx, scans[i].view, scans[i].extent)) mask |= 1u << i;
+    return mask;
 }
 
 template <class T>
@@ -102,7 +112,7 @@ void quadratic_backward_cpu(sk_context &ctx, const QuadraticProblem<T> &Q, View5
     template void forward_cpu<T>(sk_context &, const Problem<T> &, const ForwardOut<T> &);           \
     template void backward_cpu<T>(sk_context &, const Problem<T> &, const BackwardIn<T> &, View5<T>, \
                                   View5<T>);                                                         \
-    template bool any_negative_cpu<T>(sk_context &, View5<const T>, const index_t[5]);               \
+    template unsigned negative_scans_cpu<T>(sk_context &, const NegativeScan<T> *, int);             \
     template void quadratic_kernel_cpu<T>(sk_context &, const QuadraticProblem<T> &, View5<T>);      \
     template void quadratic_backward_cpu<T>(sk_context &, const QuadraticProblem<T> &,               \
                                             View5<const T>, View5<T>);

@@ -93,22 +93,56 @@ __global__ void kernel_gradient_kernel(Problem<T> P, F field, BackwardIn<T> in, 
     }
 }
 
+// The root semifield's negative-value scan (the C API's check before any output is written).
+// A dense view is scanned as one flat array (memory-bound: no index arithmetic per element);
+// any other view by one warp per (b, c, z, y) row, its index decomposed once per row.
+// Each thread tests kScanUnroll values a grid apart per iteration (independent loads in flight).
+constexpr int kScanUnroll = 8;
 template <class T>
-__global__ void negative_flag_kernel(View5<const T> v, index_t e0, index_t e1, index_t e2, index_t e3,
-                                     index_t e4, int *flag) {
-    const index_t total = e0 * e1 * e2 * e3 * e4;
-    for (index_t e = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; e < total;
-         e += static_cast<index_t>(gridDim.x) * blockDim.x) {
-        index_t r = e;
-        const index_t x = r % e4;
-        r /= e4;
+__global__ void negative_flag_flat_kernel(const T *data, index_t total, int *flag) {
+    bool negative = false;
+    const index_t step = static_cast<index_t>(gridDim.x) * blockDim.x;
+    for (index_t e0 = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; e0 < total;
+         e0 += step * kScanUnroll) {
+#pragma unroll
+        for (int u = 0; u < kScanUnroll; ++u) {
+            const index_t e = e0 + u * step;
+            negative |= e < total && data[e] < T(0);
+        }
+    }
+    if (__syncthreads_or(negative) && threadIdx.x == 0) *flag = 1;
+}
+
+template <class T>
+__global__ void negative_flag_rows_kernel(View5<const T> v, index_t e1, index_t e2, index_t e3, index_t e4,
+                                          index_t rows, int *flag) {
+    const int lane = threadIdx.x % 32;
+    const index_t warps = static_cast<index_t>(gridDim.x) * (blockDim.x / 32);
+    for (index_t row = (blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x) / 32; row < rows; row += warps) {
+        index_t r = row;
         const index_t y = r % e3;
         r /= e3;
         const index_t z = r % e2;
         r /= e2;
         const index_t c = r % e1, b = r / e1;
-        if (v(b, c, z, y, x) < T(0)) *flag = 1;
+        const T *base = v.data + b * v.s[0] + c * v.s[1] + z * v.s[2] + y * v.s[3];
+        bool negative = false;
+        for (index_t x = lane; x < e4; x += 32) negative = negative || base[x * v.s[4]] < T(0);
+        if (__any_sync(0xffffffffu, negative) && lane == 0) *flag = 1;
     }
+}
+
+// True when the view's elements are exactly `total` consecutive values from v.data (row-major,
+// axes of extent 1 ignored).
+template <class T>
+bool dense_view(const View5<const T> &v, const index_t extent[5]) {
+    index_t expected = 1;
+    for (int axis = 4; axis >= 0; --axis) {
+        if (extent[axis] == 1) continue;
+        if (v.s[axis] != expected) return false;
+        expected *= extent[axis];
+    }
+    return true;
 }
 
 template <class T>
@@ -320,14 +354,6 @@ struct is_root_field : std::false_type {};
 template <class T>
 struct is_root_field<RootField<T>> : std::true_type {};
 
-// The root semifield's window in two passes over the staged tile (padded taps hold the
-// semifield's zero): pass 1 finds the dominant term m of each output (the largest for p > 0, the
-// smallest for p < 0; a semifield zero never dominates a number, a "deciding" term +inf / 0
-// dominates everything) and notes NaN; pass 2 sums (v/m)^p = 2^(p log2(v / m)) (<= 1; zeros give
-// 2^-inf = 0). The accumulators receive (m, s) as the online RootAccumulator would have them, so
-// value() is unchanged: m s^(1/p), the zero when m is the zero, the deciding value when m decides.
-// Per term: pass 1 a multiply and a min/max, pass 2 a multiply, log2, exp2 and add (the online
-// form divides and takes a power on both sides of a branch per term).
 // The blocked forward's window over a staged tile: for each of a thread's RY x XR outputs
 // (rows ly[rr] of the tile, XR adjacent columns from lx), every tap row in ry[rr] and every one
 // of KX taps along x, in that order (the CPU's order of terms per output), calls
@@ -355,50 +381,125 @@ __device__ inline void for_each_window_term(const T *tile, const T *weights, int
     }
 }
 
+// The root semifield in the log2 domain. to_root_log2 turns the staged tile and kernel slice
+// into u = p log2(x) and p log2(w) in place, so the term v = x w has u = p log2(v) for one
+// addition, and the dominant term (the largest v for p > 0, the smallest for p < 0) is the
+// largest u for either sign of p. The semifield's zero (0 for p > 0, +inf for p < 0, the padding
+// fill) becomes u = -inf, a deciding value (+inf / 0) u = +inf.
+template <class T>
+__device__ void to_root_log2(T p, T *values, int count, int tid, int threads) {
+    for (int i = tid; i < count; i += threads) values[i] = p * log2(values[i]);
+}
+
+// The root window over a to_root_log2 tile, exact for every value, in two passes:
+//   out = (sum v^p)^(1/p) = 2^((umax + log2 s) / p),  s = sum 2^(u - umax)   (each term <= 1).
+// Pass 1: umax (fmax ignores NaN). Pass 2: s = sum 2^(u - c), c = umax when finite, else 0.
+// IEEE arithmetic does the rest: zero terms add 2^-inf = 0; a NaN term makes s NaN whatever c
+// is; umax = +inf means a deciding term (s is +inf or NaN then), umax = -inf that every term is
+// the zero (s is 0 or NaN). The accumulators receive the online RootAccumulator's state (m the
+// dominant term, s), so value() is unchanged: m s^(1/p), NaN, the zero or the deciding value.
 template <class T, int KX, int RY, int XR>
-__device__ void root_two_pass(T p, const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
-                              const TapRange (&ry)[RY], int dy, int kyn, bool mirror,
-                              RootAccumulator<T> (&acc)[RY][XR]) {
-    const bool positive = p > T(0);
-    T m[RY][XR];
-    bool nan[RY][XR];
+__device__ void root_log2_window_exact(T p, const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
+                                       const TapRange (&ry)[RY], int dy, int kyn, bool mirror,
+                                       RootAccumulator<T> (&acc)[RY][XR]) {
+    T umax[RY][XR], sum[RY][XR];
 #pragma unroll
     for (int rr = 0; rr < RY; ++rr)
 #pragma unroll
         for (int j = 0; j < XR; ++j) {
-            m[rr][j] = positive ? T(0) : positive_infinity<T>();
-            nan[rr][j] = false;
+            umax[rr][j] = -positive_infinity<T>();
+            sum[rr][j] = T(0);
         }
     const auto each_term = [&](auto visit) {
         for_each_window_term<T, KX, RY, XR>(tile, weights, span_x, ly, lx, ry, dy, kyn, mirror,
-                                            [&](int rr, int j, T x, T w, int, int) { visit(rr, j, x * w); });
+                                            [&](int rr, int j, T ux, T uw, int, int) { visit(rr, j, ux + uw); });
     };
-    each_term([&](int rr, int j, T term) {
-        nan[rr][j] = nan[rr][j] || term != term;
-        m[rr][j] = positive ? fmax(m[rr][j], term) : fmin(m[rr][j], term);
-    });
-    T inv_m[RY][XR], sum[RY][XR];
+    each_term([&](int rr, int j, T u) { umax[rr][j] = fmax(umax[rr][j], u); });
+    T shift[RY][XR];
 #pragma unroll
     for (int rr = 0; rr < RY; ++rr)
 #pragma unroll
         for (int j = 0; j < XR; ++j) {
-            inv_m[rr][j] = T(1) / m[rr][j];
-            sum[rr][j] = T(0);
+            const T m = umax[rr][j];
+            shift[rr][j] = m - m == T(0) ? m : T(0);  // finite: umax, else 0
         }
-    each_term([&](int rr, int j, T term) { sum[rr][j] += exp2(p * log2(term * inv_m[rr][j])); });
+    each_term([&](int rr, int j, T u) { sum[rr][j] += exp2(u - shift[rr][j]); });
 #pragma unroll
     for (int rr = 0; rr < RY; ++rr)
 #pragma unroll
         for (int j = 0; j < XR; ++j) {
-            const T mm = m[rr][j];
+            const T m = umax[rr][j], s = sum[rr][j];
             RootAccumulator<T> &a = acc[rr][j];
-            a.nan = a.nan || nan[rr][j];
-            const bool zero = positive ? mm == T(0) : mm == positive_infinity<T>();
-            const bool decides = positive ? mm == positive_infinity<T>() : mm == T(0);
-            a.decided = a.decided || decides;
-            a.m = mm;
-            a.s = zero || decides ? T(0) : sum[rr][j];
+            if (is_nan(s)) {
+                a.nan = true;
+            } else if (m == positive_infinity<T>()) {
+                a.decided = true;
+            } else if (m != -positive_infinity<T>()) {
+                a.m = exp2(m / p);
+                a.s = s;
+            }  // else every term is the zero: the fresh accumulator's s = 0 says so
         }
+}
+
+// The root window, usually in one pass: a shift U per output row of the thread, the largest
+// u_x over the inputs it reads plus the largest u_w, bounds every term (u - U <= 0), so
+// s = sum 2^(u - U) needs no per-output maximum: per term two additions, one MUFU and the sum.
+// The result 2^((U + log2 s) / p) is exact to rounding while s >= 2^-64 (the output's largest
+// term is then >= 2^-70 of 2^U, and terms flushed below 2^-126 are < 2^-56 of it). A thread
+// with a non-finite U (a deciding value, or only zeros) or an output with s < 2^-64 (a zero
+// output, or one far below its neighbours) runs root_log2_window_exact instead. NaN terms make
+// s NaN: the output is NaN either way.
+template <class T, int KX, int RY, int XR>
+__device__ void root_log2_window(T p, const T *tile, const T *weights, int span_x, const int (&ly)[RY], int lx,
+                                 const TapRange (&ry)[RY], int dy, int kyn, bool mirror,
+                                 RootAccumulator<T> (&acc)[RY][XR]) {
+    T weight_max = -positive_infinity<T>();
+    for (int i = 0; i < kyn * KX; ++i) weight_max = fmax(weight_max, weights[i]);
+    T shift[RY];
+    bool usable = true;
+#pragma unroll
+    for (int rr = 0; rr < RY; ++rr) {
+        T input_max = -positive_infinity<T>();
+        for (int ty = static_cast<int>(ry[rr].lo); ty < static_cast<int>(ry[rr].hi); ++ty) {
+            const T *in_row = tile + (ly[rr] + dy * ty) * span_x + lx;
+#pragma unroll
+            for (int i = 0; i < XR + KX - 1; ++i) input_max = fmax(input_max, in_row[i]);
+        }
+        shift[rr] = input_max + weight_max;
+        usable = usable && shift[rr] - shift[rr] == T(0);  // finite
+    }
+    if (usable) {
+        T sum[RY][XR];
+#pragma unroll
+        for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+            for (int j = 0; j < XR; ++j) sum[rr][j] = T(0);
+        for_each_window_term<T, KX, RY, XR>(tile, weights, span_x, ly, lx, ry, dy, kyn, mirror,
+                                            [&](int rr, int j, T ux, T uw, int, int) {
+                                                sum[rr][j] += exp2(ux + uw - shift[rr]);
+                                            });
+        constexpr T kSmallest = T(1) / T(18446744073709551616.0);  // 2^-64
+#pragma unroll
+        for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+            for (int j = 0; j < XR; ++j) usable = usable && (is_nan(sum[rr][j]) || sum[rr][j] >= kSmallest);
+        if (usable) {
+#pragma unroll
+            for (int rr = 0; rr < RY; ++rr)
+#pragma unroll
+                for (int j = 0; j < XR; ++j) {
+                    RootAccumulator<T> &a = acc[rr][j];
+                    if (is_nan(sum[rr][j])) {
+                        a.nan = true;
+                    } else {  // value() = m * 1^(1/p) = m
+                        a.m = exp2((shift[rr] + log2(sum[rr][j])) / p);
+                        a.s = T(1);
+                    }
+                }
+            return;
+        }
+    }
+    root_log2_window_exact<T, KX, RY, XR>(p, tile, weights, span_x, ly, lx, ry, dy, kyn, mirror, acc);
 }
 
 // The register-blocked forward for an x axis with stride 1, dilation 1 and KX taps (compile
@@ -406,16 +507,24 @@ __device__ void root_two_pass(T p, const T *tile, const T *weights, int span_x, 
 // (16 apart), so a tile is 16 RY rows x 64 columns. RY = 2 for the tropical semifields with 3
 // taps pays the per-thread set-up (64-bit view arithmetic, tap ranges: ~530 instructions per
 // warp, ncu) once per 8 outputs; 5 and 7 taps and the smooth semifields keep RY = 1 (RY = 2
-// spilled there). The staged tile is padded with
+// spilled there; for the root semifield's log2 window RY = 2 fits in 127 registers without
+// spills but measured 0.208 ms against 0.175 ms with RY = 1 at half the occupancy, s7 call 5;
+// SK_SEMICONV_ROOT_ROWS selects it for experiments). The staged tile is padded with
 // the semifield's padding value, which makes every padded tap a no-op term (padding_is_no_op):
 // each thread then runs the full KY x KX window over registers (KX + 3 inputs per row, each
 // kernel value read once for 4 outputs) with the same per-output order of terms as the CPU. A
 // block whose kernel slice has a value for which padding is not a no-op (+inf, NaN, ...) runs
 // the valid-tap loop instead.
+#ifndef SK_SEMICONV_ROOT_ROWS
+#define SK_SEMICONV_ROOT_ROWS 1
+#endif
 constexpr int kBlockedX = 16, kBlockedY = 16, kBlockedXR = 4, kBlockedThreads = kBlockedX * kBlockedY;
 constexpr int kBlockedTileX = kBlockedX * kBlockedXR;
 template <class F>
-constexpr int blocked_rows(int kx) { return F::kSelect && kx == 3 ? 2 : 1; }
+constexpr int blocked_rows(int kx) {
+    if (kx != 3) return 1;
+    return F::kSelect ? 2 : is_root_field<F>::value ? SK_SEMICONV_ROOT_ROWS : 1;
+}
 // (Three blocks per SM, __launch_bounds__(256, 3), would raise the 24 % occupancy of the 2-row
 // tropical kernel, but ptxas then spills 72 bytes (float) / 320 bytes (double) at 80 registers.)
 
@@ -503,10 +612,14 @@ __global__ void __launch_bounds__(kBlockedThreads)
             }
             if constexpr (is_root_field<F>::value) {
                 // Root semifield with every term of the output in this one tile: two passes over
-                // the window instead of the online rescaling (which branches per term).
-                if (P.group_in == 1 && rz.hi - rz.lo == 1) {
-                    root_two_pass<T, KX, kBlockedRY, kBlockedXR>(field.p, tile, weights, span_x, ly, lx, ry, dy, kyn,
-                                                                  P.mirror, acc);
+                // the window in the log2 domain instead of the online rescaling (which divides
+                // and branches per term).
+                if (P.group_in == 1 && rz.hi - rz.lo == 1) {  // block-uniform
+                    to_root_log2(field.p, tile, span_y * span_x, tid, kBlockedThreads);
+                    to_root_log2(field.p, weights, kyn * KX, tid, kBlockedThreads);
+                    __syncthreads();
+                    root_log2_window<T, KX, kBlockedRY, kBlockedXR>(field.p, tile, weights, span_x, ly, lx, ry, dy,
+                                                                     kyn, P.mirror, acc);
                     continue;
                 }
             }
@@ -814,6 +927,25 @@ __global__ void kernel_gradient_sum_kernel(Problem<T> P, const T *partials, inde
 // loop compares with compile-time constants, and 0 for the other semifields; outputs outside the
 // plane hold -1 (no term). Serves problems where each input channel feeds one output channel
 // through one kernel slice (group_in == group_out == 1, no broadcast, no channels_add), z extent 1.
+// The root semifield's gradient weight d out / d v = (v / out)^(p - 1) in the log2 domain:
+// 2^((p-1) log2 x + (p-1) log2 w - (p-1) log2 out), the three logs staged once per input, tap and
+// output: one MUFU per term instead of a division and a power behind branches. Where the exponent
+// is not finite (a zero, infinite or NaN x, w or out, or p = 1 with v = 0) RootField::weight's
+// exact rules apply (the CPU's function), so special values give the CPU's weights.
+template <class T>
+__device__ inline T root_log_factor(const RootField<T> &field, T value) {
+    return (field.p - T(1)) * log2(value);
+}
+template <class F, class T>
+__device__ inline T root_log_factor(const F &, T) {  // the other semifields: not used
+    return T(0);
+}
+template <class T>
+__device__ inline T root_weight(const RootField<T> &field, T exponent, T v, T out) {
+    if (fabs(exponent) < positive_infinity<T>()) return exp2(exponent);
+    return field.weight(v, out);
+}
+
 constexpr int kPlaneBX = 32, kPlaneBY = 8, kPlaneRY = 4, kPlaneTile = kPlaneBY * kPlaneRY;  // 32 x 32 inputs
 constexpr int kPlaneThreads = kPlaneBX * kPlaneBY, kPlaneWarps = kPlaneThreads / 32;
 static_assert(kPlaneTile == kPlaneBX, "square input tiles: one span for both axes");
@@ -823,8 +955,12 @@ __global__ void __launch_bounds__(kPlaneThreads)
     plane_backward_kernel(Problem<T> P, F field, BackwardIn<T> in, View5<T> grad_input, T *partials) {
     constexpr int kSpan = kPlaneTile + K - 1, kTaps = K * K;
     constexpr int kOutSpan = F::kNeedsOutput ? kSpan : 1;
+    constexpr bool kRoot = is_root_field<F>::value;
+    constexpr int kRootSpan = kRoot ? kSpan : 1, kRootTaps = kRoot ? kTaps : 1;
     __shared__ T g_tile[kSpan * kSpan];
     __shared__ T out_tile[kOutSpan * kOutSpan];
+    __shared__ T root_out_log[kRootSpan * kRootSpan];  // root: (p - 1) log2(out)
+    __shared__ T root_weight_log[kRootTaps];           // root: (p - 1) log2(w), by tap position
     __shared__ std::int32_t tap_tile[kSpan * kSpan];
     __shared__ T weights[kTaps];  // by tap position
     __shared__ T warp_sums[kTaps * kPlaneWarps];
@@ -855,12 +991,14 @@ __global__ void __launch_bounds__(kPlaneThreads)
                 tap_tile[r * kSpan + q] = inside ? 0 : -1;
             }
             if constexpr (F::kNeedsOutput) out_tile[r * kSpan + q] = inside ? ov(b, c, 0, y, x) : T(0);
+            if constexpr (kRoot) root_out_log[r * kSpan + q] = root_log_factor(field, out_tile[r * kSpan + q]);
         }
     }
     if constexpr (!F::kSelect) {
         for (int j = tid; j < kTaps; j += kPlaneThreads) {
             const int e = P.mirror ? kTaps - 1 - j : j;
             weights[j] = P.kernel(c, 0, 0, e / K, e % K);
+            if constexpr (kRoot) root_weight_log[j] = root_log_factor(field, weights[j]);
         }
     }
     __syncthreads();
@@ -876,6 +1014,7 @@ __global__ void __launch_bounds__(kPlaneThreads)
         if (iy >= ny || ix >= nx) continue;
         T sum = T(0);
         const T x = F::kSelect ? T(0) : P.input(b, c, 0, iy, ix);
+        const T x_log = kRoot ? root_log_factor(field, x) : T(0);
         // Tap position (ty, tx) of input (ly, lx) is a term of output (ly + K-1-ty, lx + K-1-tx) of the tile.
         const int base = (ly + K - 1) * kSpan + threadIdx.x + K - 1;
 #pragma unroll
@@ -891,8 +1030,14 @@ __global__ void __launch_bounds__(kPlaneThreads)
                 } else {
                     if (tap_tile[at] < 0) continue;
                     const T w = weights[j];
-                    const T factor = routed_factor(field, g_tile[at], -1, F::kNeedsOutput ? out_tile[at] : T(0), j,
-                                                   field.times(x, w));
+                    T factor;
+                    if constexpr (kRoot) {
+                        factor = g_tile[at] * root_weight(field, x_log + root_weight_log[j] - root_out_log[at], x * w,
+                                                          out_tile[at]);
+                    } else {
+                        factor = routed_factor(field, g_tile[at], -1, F::kNeedsOutput ? out_tile[at] : T(0), j,
+                                               field.times(x, w));
+                    }
                     if (factor != T(0)) {
                         sum += factor * field.d_input(x, w);
                         tap_sum[j] += factor * field.d_kernel(x, w);
@@ -1196,19 +1341,34 @@ void backward_cuda(sk_context &ctx, const Problem<T> &P, const BackwardIn<T> &in
 }
 
 template <class T>
-bool any_negative_cuda(sk_context &ctx, View5<const T> v, const index_t extent[5]) {
-    const index_t total = extent[0] * extent[1] * extent[2] * extent[3] * extent[4];
-    if (total == 0) return false;
-    auto lease = ctx.workspace().acquire(sizeof(int), "semiconv: negative-value flag");
-    int *flag = lease.as<int>();
-    SK_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream_of(ctx)));
-    negative_flag_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(v, extent[0], extent[1], extent[2],
-                                                                              extent[3], extent[4], flag);
-    SK_CUDA_CHECK_LAUNCH("semiconv: negative-value scan");
-    int host = 0;
-    SK_CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, stream_of(ctx)));
+unsigned negative_scans_cuda(sk_context &ctx, const NegativeScan<T> *scans, int count) {
+    if (count <= 0) return 0;
+    auto lease = ctx.workspace().acquire(sizeof(int) * static_cast<std::size_t>(count), "semiconv: negative-value flags");
+    int *flags = lease.as<int>();
+    SK_CUDA_CHECK(cudaMemsetAsync(flags, 0, sizeof(int) * static_cast<std::size_t>(count), stream_of(ctx)));
+    for (int i = 0; i < count; ++i) {
+        const View5<const T> &v = scans[i].view;
+        const index_t *extent = scans[i].extent;
+        const index_t total = extent[0] * extent[1] * extent[2] * extent[3] * extent[4];
+        if (total == 0) continue;
+        if (dense_view(v, extent)) {
+            negative_flag_flat_kernel<<<blocks_for((total + kScanUnroll - 1) / kScanUnroll), kThreads, 0, stream_of(ctx)>>>(
+                v.data, total, flags + i);
+        } else {
+            const index_t rows = extent[0] * extent[1] * extent[2] * extent[3];
+            negative_flag_rows_kernel<<<blocks_for(rows * 32), kThreads, 0, stream_of(ctx)>>>(
+                v, extent[1], extent[2], extent[3], extent[4], rows, flags + i);
+        }
+        SK_CUDA_CHECK_LAUNCH("semiconv: negative-value scan");
+    }
+    std::vector<int> host(static_cast<std::size_t>(count), 0);
+    SK_CUDA_CHECK(cudaMemcpyAsync(host.data(), flags, sizeof(int) * host.size(), cudaMemcpyDeviceToHost,
+                                  stream_of(ctx)));
     SK_CUDA_CHECK(cudaStreamSynchronize(stream_of(ctx)));
-    return host != 0;
+    unsigned mask = 0;
+    for (int i = 0; i < count; ++i)
+        if (host[static_cast<std::size_t>(i)]) mask |= 1u << i;
+    return mask;
 }
 
 template <class T>
@@ -1231,7 +1391,7 @@ void quadratic_backward_cuda(sk_context &ctx, const QuadraticProblem<T> &Q, View
     template void forward_cuda<T>(sk_context &, const Problem<T> &, const ForwardOut<T> &);           \
     template void backward_cuda<T>(sk_context &, const Problem<T> &, const BackwardIn<T> &, View5<T>, \
                                    View5<T>);                                                         \
-    template bool any_negative_cuda<T>(sk_context &, View5<const T>, const index_t[5]);               \
+    template unsigned negative_scans_cuda<T>(sk_context &, const NegativeScan<T> *, int);            \
     template void quadratic_kernel_cuda<T>(sk_context &, const QuadraticProblem<T> &, View5<T>);      \
     template void quadratic_backward_cuda<T>(sk_context &, const QuadraticProblem<T> &,               \
                                              View5<const T>, View5<T>);
