@@ -145,6 +145,61 @@ struct MixedMath {
     static SK_HD double log(double x) { return static_cast<double>(::logf(static_cast<float>(x))); }
 };
 
+// ---- the mixed-precision chain step in base-2 units (CUDA float32 chains) ------------------
+//
+// The CUDA chain for float32 inputs keeps its states as float64 base-2 logarithms
+// (a' = a log2(e)), so the exponentials and the logarithm of the correction are the bare MUFU
+// operations ex2 / lg2 (no scaling multiply), and the emission enters with one fused multiply-add
+// (value' = e log2(e) + combined'). As in MixedMath, the maximum and the final addition stay
+// float64 and only the correction log2(1 + 2^d1 + 2^d2) (d <= 0) is float32, so a step's
+// absolute error is ~1e-7 whatever the magnitude of the states. The differences are formed once
+// in float64 and converted once; the second non-maximal difference is derived in float32 from the
+// first two (|lo - top| = |lo - hi| + max(skip - hi, 0): a sum of two non-negative numbers, so
+// its relative rounding is one float32 ulp). No branches and no NaN tests: a NaN argument makes
+// a difference NaN and hence the sum and the result NaN; equal infinities (the -inf of states not
+// yet reached, the common case, or +inf) would make their difference NaN, so equal arguments get
+// the difference 0 instead (exactly right for equal finite values: log2(1 + 2^0) = 1), and the
+// result is top + a finite correction = the infinity, as log_sum_exp3 gives.
+//
+// The float32 elementary functions: MUFU intrinsics on the device (the CUDA file is compiled with
+// fast math, where exp2f / log2f are ex2.approx.ftz / lg2.approx.ftz), the C library's on the host
+// (where only the tests call these functions).
+struct Log2Math {
+    static SK_HD float exp2(float x) { return ::exp2f(x); }
+    static SK_HD float log2(float x) { return ::log2f(x); }
+};
+
+constexpr double kLog2e = 1.4426950408889634073599246810018921;  // log2(e)
+constexpr double kLn2 = 0.69314718055994530941723212145817657;   // ln(2)
+
+// float32(x - y), and 0 when x == y (also for equal infinities, whose difference is NaN).
+SK_CTC_INLINE float mixed_difference(double x, double y) {
+    return x == y ? 0.0f : static_cast<float>(x - y);
+}
+
+// log2(2^stay + 2^advance) for base-2 states: the blank (even) states, which have no skip.
+template <class M = Log2Math>
+SK_CTC_INLINE double mixed_log2_sum2(double stay, double advance) {
+    const double top = stay > advance ? stay : advance;
+    const float d = mixed_difference(stay, advance);  // |d| = top - the other
+    return top + static_cast<double>(M::log2(1.0f + M::exp2(-::fabsf(d))));
+}
+
+// log2(2^stay + 2^advance + 2^skip) for base-2 states: the label (odd) states (skip is -inf where
+// the skip transition is not allowed).
+template <class M = Log2Math>
+SK_CTC_INLINE double mixed_log2_sum3(double stay, double advance, double skip) {
+    const double hi = stay > advance ? stay : advance;
+    const float d_ab = mixed_difference(stay, advance);  // |d_ab| = hi - lo
+    const double top = skip > hi ? skip : hi;
+    const float d_c = mixed_difference(skip, hi);         // skip - hi
+    // The two terms that are not the maximum, relative to it: -|d_c| (hi or skip, whichever is
+    // smaller) and lo - top = -|d_ab| - max(d_c, 0).
+    const float other1 = -::fabsf(d_c);
+    const float other2 = -::fabsf(d_ab) - ::fmaxf(d_c, 0.0f);
+    return top + static_cast<double>(M::log2(1.0f + M::exp2(other1) + M::exp2(other2)));
+}
+
 // log(e^a + e^b + e^c): -inf when all are -inf (never NaN), +inf when one is +inf, NaN when one
 // is NaN. Two exponentials of non-positive numbers and one logarithm of a number in [1, 3]: the
 // largest term contributes exp(0) = 1 exactly. Branch-free (selects only), so a loop over states
