@@ -282,6 +282,61 @@ SK_HD bool chain_skip(const std::int32_t *labels, index_t r, index_t states, boo
     return r >= 2 && state_skip(labels, states + 1 - r);
 }
 
+// ---- one thread's share of the mixed chain (CUDA mixed_chain_kernel, and its host emulation) --
+//
+// A thread owns K consecutive chain states [r0, r0 + K) with K even and r0 = thread * K even, so
+// its state k is a blank for even k and a label for odd k = 2j + 1, in both directions (S is odd:
+// r and S-1-r have the same parity). States r >= S (the last thread's tail) get the blank's class
+// and no skip; they only feed states above them.
+
+#if defined(__CUDA_ARCH__)
+#define SK_CTC_UNROLL _Pragma("unroll")
+#else
+#define SK_CTC_UNROLL
+#endif
+
+// The classes of the thread's label states (cls[j] for state r0 + 2j + 1) and their skip flags
+// (bit j), for the chain direction `reverse`.
+template <int K>
+SK_CTC_INLINE std::uint32_t mixed_label_states(const std::int32_t *labels, std::int32_t blank, index_t states,
+                                               bool reverse, index_t r0, std::int32_t (&cls)[K / 2]) {
+    std::uint32_t skip_bits = 0;
+    SK_CTC_UNROLL
+    for (int j = 0; j < K / 2; ++j) {
+        const index_t r = r0 + 2 * j + 1;
+        const bool active = r < states;
+        cls[j] = active ? state_label(labels, blank, chain_state(r, states, reverse)) : blank;
+        if (active && chain_skip(labels, r, states, reverse)) skip_bits |= 1u << j;
+    }
+    return skip_bits;
+}
+
+// One frame of the thread's states, in base-2 units. On entry a[k] is state r0 + k at the
+// previous frame, below2 / below1 are states r0 - 2 / r0 - 1 there (-inf below the chain); on
+// exit a[k] is the state at this frame and combined[k] its value before the emission (what the
+// reversed chain stores as beta). blank_e and label_e[j] are the natural-log emissions of the
+// blank and of label state 2j + 1. Descending k: a[k-1] and a[k-2] still hold the previous frame.
+template <int K, class M = Log2Math>
+SK_CTC_INLINE void mixed_chain_frame(double (&a)[K], double below2, double below1, double blank_e,
+                                     const double (&label_e)[K / 2], std::uint32_t skip_bits,
+                                     double (&combined)[K]) {
+    static_assert(K % 2 == 0, "the mixed chain needs an even number of states per thread");
+    SK_CTC_UNROLL
+    for (int k = K - 1; k >= 0; --k) {
+        const double stay = a[k];
+        const double advance = k >= 1 ? a[k >= 1 ? k - 1 : 0] : below1;
+        if (k & 1) {
+            const double two_back = k >= 2 ? a[k >= 2 ? k - 2 : 0] : below2;
+            const double from_skip = ((skip_bits >> (k / 2)) & 1u) ? two_back : neg_inf<double>();
+            combined[k] = mixed_log2_sum3<M>(stay, advance, from_skip);
+            a[k] = ::fma(label_e[k / 2], kLog2e, combined[k]);
+        } else {
+            combined[k] = mixed_log2_sum2<M>(stay, advance);
+            a[k] = ::fma(blank_e, kLog2e, combined[k]);
+        }
+    }
+}
+
 // The loss of one sequence from its log-likelihood.
 template <class A>
 SK_HD A sequence_loss(A log_z, bool zero_infinity) {
