@@ -253,16 +253,17 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
 //    by one fma with log2(e); stores and log Z are converted back to natural logarithms.
 //  - Addresses: one frame-row pointer per thread advanced by a per-frame stride (the direction is
 //    in the stride's sign), 32-bit class offsets decoded once; the store row likewise, with the
-//    state index in the instruction's immediate offset. The thread below's two top states are
-//    read from a slot that holds -inf for thread 0 (no test).
+//    state index in the instruction's immediate offset. The thread below's top state (the only
+//    one needed: see mixed_chain_frame) is read from a slot that holds -inf for thread 0.
 //  - States beyond S (the last thread's tail) are updated like the others (their class is the
 //    blank, so every load is valid); they only feed states above them and are never stored.
 template <int K, ChainMode Mode>
 __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainParams<float> p) {
     static_assert(K % 2 == 0 && Mode != ChainMode::Viterbi, "mixed chain geometry");
     constexpr int H = K / 2;  // label states per thread: k = 2j + 1
-    // edge[parity][i + 1] = (state i*K + K-2, state i*K + K-1) of thread i; edge[.][0] = -inf.
-    __shared__ double2 edge[2][kMaxChainThreads + 1];
+    // edge[parity][i + 1] = state i*K + K-1 of thread i (the only state thread i + 1 reads, see
+    // mixed_chain_frame); edge[.][0] = -inf, the state below the chain.
+    __shared__ double edge[2][kMaxChainThreads + 1];
     __shared__ double final_values[2];
 
     const index_t b = p.first_seq + blockIdx.x;
@@ -295,10 +296,10 @@ __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainPara
 #pragma unroll
     for (int k = 0; k < K; ++k) a[k] = r0 + k == 0 ? 0.0 : neg_inf<double>();  // alpha_{-1} = e_0
     if (tid == 0) {
-        edge[0][0] = edge[1][0] = make_double2(neg_inf<double>(), neg_inf<double>());
+        edge[0][0] = edge[1][0] = neg_inf<double>();
         final_values[0] = final_values[1] = neg_inf<double>();
     }
-    edge[0][tid + 1] = make_double2(a[K - 2], a[K - 1]);
+    edge[0][tid + 1] = a[K - 1];
 
     // Raw inputs of the next frame (registers), and its logits normaliser.
     float blank_next = 0.0f, label_next[H], shift_next = 0.0f;
@@ -319,7 +320,8 @@ __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainPara
         out = (reverse ? p.beta : p.alpha) + q.store_offset + first_frame * S + (reverse ? S - 1 - r0 : r0);
         out_step = reverse ? -S : S;
     }
-    const bool full = r0 + K <= S;  // every state of the thread is a real state
+    // States r0 .. r0 + stored - 1 are real (< S); the rest of the thread's states are not stored.
+    const int stored = r0 >= S ? 0 : (S - r0 >= K ? K : static_cast<int>(S - r0));
     __syncthreads();
 
     for (index_t tau = 0; tau < frames; ++tau) {
@@ -338,23 +340,23 @@ __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainPara
         }
         row += row_step;
         shift += shift_step;
-        const double2 below = edge[cur][tid];  // states r0-2, r0-1 at the previous frame
+        const double below = edge[cur][tid];  // state r0 - 1 at the previous frame
         double combined[K];
-        mixed_chain_frame<K>(a, below.x, below.y, blank_e, label_e, skip_bits, combined);
+        mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, combined);
         if constexpr (Mode == ChainMode::Store) {
             // alpha_t(s) = a'(r) ln 2; beta_t(s) = combined'(r) ln 2 (emission at t excluded).
             if (reverse) {
 #pragma unroll
                 for (int k = 0; k < K; ++k)
-                    if (full || r0 + k < S) out[-k] = combined[k] * kLn2;
+                    if (k < stored) out[-k] = combined[k] * kLn2;
             } else {
 #pragma unroll
                 for (int k = 0; k < K; ++k)
-                    if (full || r0 + k < S) out[k] = a[k] * kLn2;
+                    if (k < stored) out[k] = a[k] * kLn2;
             }
             out += out_step;
         }
-        edge[cur ^ 1][tid + 1] = make_double2(a[K - 2], a[K - 1]);
+        edge[cur ^ 1][tid + 1] = a[K - 1];
         __syncthreads();
     }
 
