@@ -41,8 +41,11 @@ struct ChainRun {
 
 // The block of ceil(S / K) threads rounded up to a warp multiple, as launch_chain sizes it
 // (extra threads own only states past S), run over the sequence's frames.
+// one_warp: the block is one warp and the state below comes by a shuffle (__shfl_up_sync of every
+// lane's top state at the start of the frame; lane 0 receives its own value, which
+// mixed_state_below replaces by -inf), as in mixed_chain_kernel<K, Mode, true>.
 template <int K>
-ChainRun emulate_chain(const CtcCase &k, int64_t b, bool reverse) {
+ChainRun emulate_chain(const CtcCase &k, int64_t b, bool reverse, bool one_warp = false) {
     constexpr int H = K / 2;
     const auto &y = k.targets[static_cast<size_t>(b)];
     const int64_t L = static_cast<int64_t>(y.size()), S = 2 * L + 1;
@@ -72,8 +75,11 @@ ChainRun emulate_chain(const CtcCase &k, int64_t b, bool reverse) {
         u.stored = r0 >= S ? 0 : (S - r0 >= K ? K : static_cast<int>(S - r0));
         edge[0][static_cast<size_t>(i + 1)] = u.a[K - 1];
     }
+    CHECK(!one_warp || threads == 32);
+    std::vector<double> lanes(static_cast<size_t>(threads));
     for (int64_t tau = 0; tau < frames; ++tau) {
         const int cur = static_cast<int>(tau & 1);
+        for (int64_t i = 0; i < threads; ++i) lanes[static_cast<size_t>(i)] = th[static_cast<size_t>(i)].a[K - 1];
         const int64_t t = reverse ? frames - 1 - tau : tau;
         // The inputs as the float32 kernel sees them.
         const auto emission = [&](std::int32_t c) {
@@ -84,14 +90,15 @@ ChainRun emulate_chain(const CtcCase &k, int64_t b, bool reverse) {
             const double blank_e = emission(k.blank);
             double label_e[H];
             for (int j = 0; j < H; ++j) label_e[j] = emission(u.cls[j]);
-            const double below = edge[cur][static_cast<size_t>(i)];
-            double combined[K];
-            ctc::mixed_chain_frame<K>(u.a, below, blank_e, label_e, u.skip_bits, combined);
-            for (int kk = 0; kk < u.stored; ++kk) {
+            const double below = one_warp ? ctc::mixed_state_below(static_cast<int>(i), lanes[static_cast<size_t>(i > 0 ? i - 1 : 0)])
+                                          : edge[cur][static_cast<size_t>(i)];
+            ctc::mixed_chain_frame<K>(u.a, below, blank_e, label_e, u.skip_bits, [&](int kk, double combined, double value) {
+                if (kk >= u.stored) return;
                 const int64_t at = reverse ? u.out - kk : u.out + kk;
                 CHECK(at >= 0 && at < static_cast<int64_t>(run.store.size()));
-                run.store[static_cast<size_t>(at)] = (reverse ? combined[kk] : u.a[kk]) * ctc::kLn2;
-            }
+                if (at >= 0 && at < static_cast<int64_t>(run.store.size()))
+                    run.store[static_cast<size_t>(at)] = (reverse ? combined : value) * ctc::kLn2;
+            });
             u.out += out_step;
             edge[cur ^ 1][static_cast<size_t>(i + 1)] = u.a[K - 1];
         }
@@ -117,18 +124,19 @@ bool agrees(Ld got, Ld want, Ld tol) {
 
 // log Z and the per-frame normalised state posteriors of every sequence against the reference.
 template <int K>
-void check_case(const CtcCase &k, const std::string &label) {
+void check_case(const CtcCase &k, const std::string &label, bool one_warp) {
     for (int64_t b = 0; b < k.B; ++b) {
-        const std::string where = label + " K=" + std::to_string(K) + " b=" + std::to_string(b);
+        const std::string where =
+            label + " K=" + std::to_string(K) + (one_warp ? " one warp" : "") + " b=" + std::to_string(b);
         const auto &y = k.targets[static_cast<size_t>(b)];
         const int64_t S = 2 * static_cast<int64_t>(y.size()) + 1, Tb = k.input_length[static_cast<size_t>(b)];
         if (Tb < static_cast<int64_t>(y.size()) + repeats(y)) continue;  // infeasible: never run
         const DpResult ref = reference_dp(k, b, true);
-        const ChainRun fwd = emulate_chain<K>(k, b, false);
+        const ChainRun fwd = emulate_chain<K>(k, b, false, one_warp);
         CHECK_MSG(agrees(fwd.log_z, ref.log_z, 2e-6L), where << ": log Z " << fwd.log_z << " want "
                                                             << static_cast<double>(ref.log_z));
         if (ref.log_z == -kInf || Tb == 0) continue;
-        const ChainRun bwd = emulate_chain<K>(k, b, true);
+        const ChainRun bwd = emulate_chain<K>(k, b, true, one_warp);
         int bad = 0;
         for (int64_t t = 0; t < Tb; ++t) {
             Ld hi = -kInf;
@@ -168,10 +176,15 @@ void check_every_case(std::mt19937_64 &rng) {
             k.input_length.push_back(b == 2 ? L + repeats(k.targets.back()) : k.T);  // b = 2: tight
         }
         random_log_probs(k, rng, 3.0);
-        check_case<K>(k, "L=" + std::to_string(L));
+        // The block geometry the launch picks for the batch's largest S: one warp, or more.
+        int64_t S_max = 1;
+        for (const auto &y : k.targets) S_max = std::max<int64_t>(S_max, 2 * static_cast<int64_t>(y.size()) + 1);
+        const bool one_warp = (S_max + K - 1) / K <= 32;
+        check_case<K>(k, "L=" + std::to_string(L), one_warp);
+        if (one_warp) check_case<K>(k, "L=" + std::to_string(L) + " (edge array)", false);
         // -inf log-probabilities (a class impossible at some frames), the blank among them.
         for (int64_t t = 0; t < k.T; t += 3) k.at(0, t, (t / 3) % k.C) = -kInf;
-        check_case<K>(k, "L=" + std::to_string(L) + " with -inf");
+        check_case<K>(k, "L=" + std::to_string(L) + " with -inf", one_warp);
     }
 }
 
@@ -190,6 +203,7 @@ void check_zero_frames_and_nan() {
     k.at(1, 4, 0) = std::nan("");
     const ChainRun with_nan = emulate_chain<K>(k, 1, false);
     CHECK(std::isnan(with_nan.log_z));
+    CHECK(std::isnan(emulate_chain<K>(k, 1, false, true).log_z));
 }
 
 }  // namespace

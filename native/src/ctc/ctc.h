@@ -313,30 +313,38 @@ SK_CTC_INLINE std::uint32_t mixed_label_states(const std::int32_t *labels, std::
 
 // One frame of the thread's states, in base-2 units. On entry a[k] is state r0 + k at the
 // previous frame and below is state r0 - 1 there (-inf below the chain); on exit a[k] is the
-// state at this frame and combined[k] its value before the emission (what the reversed chain
-// stores as beta). blank_e and label_e[j] are the natural-log emissions of the blank and of label
-// state 2j + 1. Only label states (odd k >= 1) have a skip candidate, state r0 + k - 2 >= r0 - 1,
-// so state r0 - 1 is all a thread needs from the thread below. Descending k: a[k-1] and a[k-2]
-// still hold the previous frame.
-template <int K, class M = Log2Math>
+// state at this frame. blank_e and label_e[j] are the natural-log emissions of the blank and of
+// label state 2j + 1. Only label states (odd k >= 1) have a skip candidate, state r0 + k - 2 >=
+// r0 - 1, so state r0 - 1 is all a thread needs from the thread below. emit(k, combined, value)
+// is called once per state as soon as it is computed (combined: its value before the emission,
+// what the reversed chain stores as beta; value: after it), so a caller that stores needs no
+// array of the combined values. Descending k: a[k-1] and a[k-2] still hold the previous frame.
+template <int K, class M = Log2Math, class Emit>
 SK_CTC_INLINE void mixed_chain_frame(double (&a)[K], double below, double blank_e,
-                                     const double (&label_e)[K / 2], std::uint32_t skip_bits,
-                                     double (&combined)[K]) {
+                                     const double (&label_e)[K / 2], std::uint32_t skip_bits, Emit &&emit) {
     static_assert(K % 2 == 0, "the mixed chain needs an even number of states per thread");
     SK_CTC_UNROLL
     for (int k = K - 1; k >= 0; --k) {
         const double stay = a[k];
         const double advance = k >= 1 ? a[k >= 1 ? k - 1 : 0] : below;
+        double combined;
         if (k & 1) {
             const double two_back = k >= 2 ? a[k >= 2 ? k - 2 : 0] : below;
             const double from_skip = ((skip_bits >> (k / 2)) & 1u) ? two_back : neg_inf<double>();
-            combined[k] = mixed_log2_sum3<M>(stay, advance, from_skip);
-            a[k] = ::fma(label_e[k / 2], kLog2e, combined[k]);
+            combined = mixed_log2_sum3<M>(stay, advance, from_skip);
+            a[k] = ::fma(label_e[k / 2], kLog2e, combined);
         } else {
-            combined[k] = mixed_log2_sum2<M>(stay, advance);
-            a[k] = ::fma(blank_e, kLog2e, combined[k]);
+            combined = mixed_log2_sum2<M>(stay, advance);
+            a[k] = ::fma(blank_e, kLog2e, combined);
         }
+        emit(k, combined, a[k]);
     }
+}
+
+// The state below a thread's first state in the one-warp chain: what lane - 1 published
+// (its top state, exchanged by a shuffle), or -inf for lane 0 (nothing is below the chain).
+SK_CTC_INLINE double mixed_state_below(int lane, double from_lane_below) {
+    return lane == 0 ? neg_inf<double>() : from_lane_below;
 }
 
 // The loss of one sequence from its log-likelihood.

@@ -257,8 +257,8 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
 //    one needed: see mixed_chain_frame) is read from a slot that holds -inf for thread 0.
 //  - States beyond S (the last thread's tail) are updated like the others (their class is the
 //    blank, so every load is valid); they only feed states above them and are never stored.
-template <int K, ChainMode Mode>
-__global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainParams<float> p) {
+template <int K, ChainMode Mode, bool OneWarp>
+__global__ void __launch_bounds__(OneWarp ? 32 : kMaxChainThreads) mixed_chain_kernel(ChainParams<float> p) {
     static_assert(K % 2 == 0 && Mode != ChainMode::Viterbi, "mixed chain geometry");
     constexpr int H = K / 2;  // label states per thread: k = 2j + 1
     // edge[parity][i + 1] = state i*K + K-1 of thread i (the only state thread i + 1 reads, see
@@ -325,7 +325,8 @@ __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainPara
     __syncthreads();
 
     for (index_t tau = 0; tau < frames; ++tau) {
-        const int cur = static_cast<int>(tau & 1);
+        const int cur = static_cast<int>(tau & 1);  // edge parity (not used by one warp)
+        (void)cur;
         const float shift_now = shift_next;
         const double blank_e = static_cast<double>(blank_next - shift_now);
         double label_e[H];
@@ -340,24 +341,33 @@ __global__ void __launch_bounds__(kMaxChainThreads) mixed_chain_kernel(ChainPara
         }
         row += row_step;
         shift += shift_step;
-        const double below = edge[cur][tid];  // state r0 - 1 at the previous frame
-        double combined[K];
-        mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, combined);
+        // State r0 - 1 at the previous frame: from the lane below (one warp), or from the edge
+        // slot of the thread below.
+        double below;
+        if constexpr (OneWarp)
+            below = mixed_state_below(tid, __shfl_up_sync(kFullMask, a[K - 1], 1));
+        else
+            below = edge[cur][tid];
+        // Store mode: alpha_t(s) = a'(r) ln 2; beta_t(s) = combined'(r) ln 2 (emission at t
+        // excluded), each written as soon as it is computed; one uniform branch on the direction
+        // per frame, so each state's store has its address in the instruction's offset.
         if constexpr (Mode == ChainMode::Store) {
-            // alpha_t(s) = a'(r) ln 2; beta_t(s) = combined'(r) ln 2 (emission at t excluded).
-            if (reverse) {
-#pragma unroll
-                for (int k = 0; k < K; ++k)
-                    if (k < stored) out[-k] = combined[k] * kLn2;
-            } else {
-#pragma unroll
-                for (int k = 0; k < K; ++k)
-                    if (k < stored) out[k] = a[k] * kLn2;
-            }
-            out += out_step;
+            if (reverse)
+                mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [&](int k, double combined, double) {
+                    if (k < stored) out[-k] = combined * kLn2;
+                });
+            else
+                mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [&](int k, double, double value) {
+                    if (k < stored) out[k] = value * kLn2;
+                });
+        } else {
+            mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [](int, double, double) {});
         }
-        edge[cur ^ 1][tid + 1] = a[K - 1];
-        __syncthreads();
+        if constexpr (Mode == ChainMode::Store) out += out_step;
+        if constexpr (!OneWarp) {
+            edge[cur ^ 1][tid + 1] = a[K - 1];
+            __syncthreads();
+        }
     }
 
     if (reverse) return;
@@ -683,7 +693,10 @@ template <class T, ChainMode Mode, int K>
 void launch_chain_k(const ChainParams<T> &p, const dim3 &grid, const dim3 &block, bool mixed, cudaStream_t stream) {
     if constexpr (std::is_same<T, float>::value && Mode != ChainMode::Viterbi) {
         if (mixed) {
-            mixed_chain_kernel<K, Mode><<<grid, block, 0, stream>>>(p);
+            if (block.x == 32)  // one warp: the exchange is a shuffle, no barrier
+                mixed_chain_kernel<K, Mode, true><<<grid, block, 0, stream>>>(p);
+            else
+                mixed_chain_kernel<K, Mode, false><<<grid, block, 0, stream>>>(p);
             return;
         }
     }
