@@ -682,10 +682,14 @@ std::size_t store_budget_bytes(const sk_context &ctx) {
 }
 
 // Chain geometry: K states per thread, K the smallest power of two >= 2 (even: see
-// mixed_chain_kernel) giving at most kChainTargetThreads threads (NOTES.md: the rule and why).
-int chain_states_per_thread(index_t max_states) {
+// mixed_chain_kernel) giving at most `target` threads (NOTES.md: the rule and why). The mixed
+// chain aims at kChainTargetThreads; chain_kernel (float64, Viterbi, and the float32 fallback)
+// keeps its measured 256, with which its float64 instances stay within 128 registers up to K = 8.
+constexpr int kGenericChainTargetThreads = 256;
+
+int chain_states_per_thread(index_t max_states, int target) {
     int K = 2;
-    while (K < 32 && (max_states + K - 1) / K > kChainTargetThreads) K *= 2;
+    while (K < 32 && (max_states + K - 1) / K > target) K *= 2;
     return K;
 }
 
@@ -710,7 +714,8 @@ template <class T, ChainMode Mode>
 void launch_chain(const ChainParams<T> &p, index_t count, index_t max_states, int directions, bool mixed,
                   cudaStream_t stream) {
     if (count == 0) return;
-    const int K = chain_states_per_thread(max_states);
+    mixed = mixed && std::is_same<T, float>::value && Mode != ChainMode::Viterbi;
+    const int K = chain_states_per_thread(max_states, mixed ? kChainTargetThreads : kGenericChainTargetThreads);
     const index_t threads = ((max_states + K - 1) / K + 31) / 32 * 32;
     SK_REQUIRE(threads <= kMaxChainThreads, SK_ERROR_INTERNAL, "ctc: %lld states exceed the chain kernel",
                static_cast<long long>(max_states));
