@@ -10,6 +10,10 @@
 //                 (beta) recursion is the same kernel on the reversed problem (ctc.h), so alpha
 //                 and beta of a sequence run concurrently in two blocks. The states accumulate
 //                 and are stored in float64 for every input dtype (see chain_kernel for why).
+//                 float32 Loss/Store chains run mixed_chain_kernel: the same recursion in
+//                 base-2 units with a shorter per-frame instruction stream (even K, blank and
+//                 label states handled apart, one state exchanged, by a shuffle when the block
+//                 is one warp); float64 and Viterbi run chain_kernel. Geometry: NOTES.md.
 //                 Modes: Loss (alpha only, nothing stored), Store (alpha_t(s) and beta_t(s) of
 //                 every frame written to workspace for the frame kernel), Viterbi (max instead
 //                 of logsumexp, a 1-byte backpointer per (frame, state) stored).
