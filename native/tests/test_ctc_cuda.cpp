@@ -1,6 +1,6 @@
 // CTC: CPU vs CUDA equivalence for every entry point (loss with each reduction, both gradient
 // forms, fused log-softmax, posteriors, forced alignment), bitwise determinism on the device,
-// every chain-kernel geometry (1 to 32 states per thread), long inputs (T = 10^5 float32), large
+// every chain-kernel geometry (2 to 32 states per thread), long inputs (T = 10^5 float32), large
 // alphabets, grouped processing under a workspace limit, host- and device-resident targets and
 // lengths, and device-pointer validation. Needs a CUDA device: without one the binary reports
 // "skipped" (exit 77) unless SK_REQUIRE_CUDA=1, which makes it a failure.
@@ -228,13 +228,17 @@ TEST(cuda_small_cases_every_form) {
     }
 }
 
-// Target lengths that select every states-per-thread variant of the chain kernel (K = 1, 2, 4,
-// 8, 16, 32), beyond seqdist's 511-label limit.
+// Target lengths that select every states-per-thread variant of the chain kernels (K = 2, 4, 8,
+// 16, 32) for any SK_CTC_CHAIN_TARGET_THREADS from 32 to 512 (K is the smallest power of two
+// >= 2 with ceil(S / K) <= the target), beyond seqdist's 511-label limit. Sequence 0 has exactly
+// L labels, so the batch's largest S (which picks K) is 2L + 1. float32 runs mixed_chain_kernel,
+// float64 chain_kernel.
 TEST(cuda_every_chain_geometry) {
     if (!require_device_or_skip()) return;
     std::mt19937_64 rng(103);
-    for (int64_t L : {100, 200, 400, 900, 2000, 4200}) {
-        CtcCase k = random_case(rng, L >= 2000 ? 2 : 3, 2 * L + 50, 40, L - 20, L, 0, 0.1);
+    for (int64_t L : {10, 30, 60, 100, 200, 400, 900, 2000, 3000, 4200}) {
+        CtcCase k = random_case(rng, L >= 2000 ? 2 : 3, 2 * L + 50, 40, std::max<int64_t>(L - 20, 0), L, 0, 0.1);
+        k.targets[0] = random_target(rng, L, k.C, 0, 0.1);
         if (L >= 2000) {  // one long and one short sequence in the same launch
             k.targets[1] = random_target(rng, 30, k.C, 0);
             k.input_length[1] = 100;

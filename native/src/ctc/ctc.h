@@ -145,6 +145,61 @@ struct MixedMath {
     static SK_HD double log(double x) { return static_cast<double>(::logf(static_cast<float>(x))); }
 };
 
+// ---- the mixed-precision chain step in base-2 units (CUDA float32 chains) ------------------
+//
+// The CUDA chain for float32 inputs keeps its states as float64 base-2 logarithms
+// (a' = a log2(e)), so the exponentials and the logarithm of the correction are the bare MUFU
+// operations ex2 / lg2 (no scaling multiply), and the emission enters with one fused multiply-add
+// (value' = e log2(e) + combined'). As in MixedMath, the maximum and the final addition stay
+// float64 and only the correction log2(1 + 2^d1 + 2^d2) (d <= 0) is float32, so a step's
+// absolute error is ~1e-7 whatever the magnitude of the states. The differences are formed once
+// in float64 and converted once; the second non-maximal difference is derived in float32 from the
+// first two (|lo - top| = |lo - hi| + max(skip - hi, 0): a sum of two non-negative numbers, so
+// its relative rounding is one float32 ulp). No branches and no NaN tests: a NaN argument makes
+// a difference NaN and hence the sum and the result NaN; equal infinities (the -inf of states not
+// yet reached, the common case, or +inf) would make their difference NaN, so equal arguments get
+// the difference 0 instead (exactly right for equal finite values: log2(1 + 2^0) = 1), and the
+// result is top + a finite correction = the infinity, as log_sum_exp3 gives.
+//
+// The float32 elementary functions: MUFU intrinsics on the device (the CUDA file is compiled with
+// fast math, where exp2f / log2f are ex2.approx.ftz / lg2.approx.ftz), the C library's on the host
+// (where only the tests call these functions).
+struct Log2Math {
+    static SK_HD float exp2(float x) { return ::exp2f(x); }
+    static SK_HD float log2(float x) { return ::log2f(x); }
+};
+
+constexpr double kLog2e = 1.4426950408889634073599246810018921;  // log2(e)
+constexpr double kLn2 = 0.69314718055994530941723212145817657;   // ln(2)
+
+// float32(x - y), and 0 when x == y (also for equal infinities, whose difference is NaN).
+SK_CTC_INLINE float mixed_difference(double x, double y) {
+    return x == y ? 0.0f : static_cast<float>(x - y);
+}
+
+// log2(2^stay + 2^advance) for base-2 states: the blank (even) states, which have no skip.
+template <class M = Log2Math>
+SK_CTC_INLINE double mixed_log2_sum2(double stay, double advance) {
+    const double top = stay > advance ? stay : advance;
+    const float d = mixed_difference(stay, advance);  // |d| = top - the other
+    return top + static_cast<double>(M::log2(1.0f + M::exp2(-::fabsf(d))));
+}
+
+// log2(2^stay + 2^advance + 2^skip) for base-2 states: the label (odd) states (skip is -inf where
+// the skip transition is not allowed).
+template <class M = Log2Math>
+SK_CTC_INLINE double mixed_log2_sum3(double stay, double advance, double skip) {
+    const double hi = stay > advance ? stay : advance;
+    const float d_ab = mixed_difference(stay, advance);  // |d_ab| = hi - lo
+    const double top = skip > hi ? skip : hi;
+    const float d_c = mixed_difference(skip, hi);         // skip - hi
+    // The two terms that are not the maximum, relative to it: -|d_c| (hi or skip, whichever is
+    // smaller) and lo - top = -|d_ab| - max(d_c, 0).
+    const float other1 = -::fabsf(d_c);
+    const float other2 = -::fabsf(d_ab) - ::fmaxf(d_c, 0.0f);
+    return top + static_cast<double>(M::log2(1.0f + M::exp2(other1) + M::exp2(other2)));
+}
+
 // log(e^a + e^b + e^c): -inf when all are -inf (never NaN), +inf when one is +inf, NaN when one
 // is NaN. Two exponentials of non-positive numbers and one logarithm of a number in [1, 3]: the
 // largest term contributes exp(0) = 1 exactly. Branch-free (selects only), so a loop over states
@@ -225,6 +280,71 @@ SK_HD index_t chain_state(index_t r, index_t states, bool reverse) {
 SK_HD bool chain_skip(const std::int32_t *labels, index_t r, index_t states, bool reverse) {
     if (!reverse) return state_skip(labels, r);
     return r >= 2 && state_skip(labels, states + 1 - r);
+}
+
+// ---- one thread's share of the mixed chain (CUDA mixed_chain_kernel, and its host emulation) --
+//
+// A thread owns K consecutive chain states [r0, r0 + K) with K even and r0 = thread * K even, so
+// its state k is a blank for even k and a label for odd k = 2j + 1, in both directions (S is odd:
+// r and S-1-r have the same parity). States r >= S (the last thread's tail) get the blank's class
+// and no skip; they only feed states above them.
+
+#if defined(__CUDA_ARCH__)
+#define SK_CTC_UNROLL _Pragma("unroll")
+#else
+#define SK_CTC_UNROLL
+#endif
+
+// The classes of the thread's label states (cls[j] for state r0 + 2j + 1) and their skip flags
+// (bit j), for the chain direction `reverse`.
+template <int K>
+SK_CTC_INLINE std::uint32_t mixed_label_states(const std::int32_t *labels, std::int32_t blank, index_t states,
+                                               bool reverse, index_t r0, std::int32_t (&cls)[K / 2]) {
+    std::uint32_t skip_bits = 0;
+    SK_CTC_UNROLL
+    for (int j = 0; j < K / 2; ++j) {
+        const index_t r = r0 + 2 * j + 1;
+        const bool active = r < states;
+        cls[j] = active ? state_label(labels, blank, chain_state(r, states, reverse)) : blank;
+        if (active && chain_skip(labels, r, states, reverse)) skip_bits |= 1u << j;
+    }
+    return skip_bits;
+}
+
+// One frame of the thread's states, in base-2 units. On entry a[k] is state r0 + k at the
+// previous frame and below is state r0 - 1 there (-inf below the chain); on exit a[k] is the
+// state at this frame. blank_e and label_e[j] are the natural-log emissions of the blank and of
+// label state 2j + 1. Only label states (odd k >= 1) have a skip candidate, state r0 + k - 2 >=
+// r0 - 1, so state r0 - 1 is all a thread needs from the thread below. emit(k, combined, value)
+// is called once per state as soon as it is computed (combined: its value before the emission,
+// what the reversed chain stores as beta; value: after it), so a caller that stores needs no
+// array of the combined values. Descending k: a[k-1] and a[k-2] still hold the previous frame.
+template <int K, class M = Log2Math, class Emit>
+SK_CTC_INLINE void mixed_chain_frame(double (&a)[K], double below, double blank_e,
+                                     const double (&label_e)[K / 2], std::uint32_t skip_bits, Emit &&emit) {
+    static_assert(K % 2 == 0, "the mixed chain needs an even number of states per thread");
+    SK_CTC_UNROLL
+    for (int k = K - 1; k >= 0; --k) {
+        const double stay = a[k];
+        const double advance = k >= 1 ? a[k >= 1 ? k - 1 : 0] : below;
+        double combined;
+        if (k & 1) {
+            const double two_back = k >= 2 ? a[k >= 2 ? k - 2 : 0] : below;
+            const double from_skip = ((skip_bits >> (k / 2)) & 1u) ? two_back : neg_inf<double>();
+            combined = mixed_log2_sum3<M>(stay, advance, from_skip);
+            a[k] = ::fma(label_e[k / 2], kLog2e, combined);
+        } else {
+            combined = mixed_log2_sum2<M>(stay, advance);
+            a[k] = ::fma(blank_e, kLog2e, combined);
+        }
+        emit(k, combined, a[k]);
+    }
+}
+
+// The state below a thread's first state in the one-warp chain: what lane - 1 published
+// (its top state, exchanged by a shuffle), or -inf for lane 0 (nothing is below the chain).
+SK_CTC_INLINE double mixed_state_below(int lane, double from_lane_below) {
+    return lane == 0 ? neg_inf<double>() : from_lane_below;
 }
 
 // The loss of one sequence from its log-likelihood.

@@ -10,6 +10,10 @@
 //                 (beta) recursion is the same kernel on the reversed problem (ctc.h), so alpha
 //                 and beta of a sequence run concurrently in two blocks. The states accumulate
 //                 and are stored in float64 for every input dtype (see chain_kernel for why).
+//                 float32 Loss/Store chains run mixed_chain_kernel: the same recursion in
+//                 base-2 units with a shorter per-frame instruction stream (even K, blank and
+//                 label states handled apart, one state exchanged, by a shuffle when the block
+//                 is one warp); float64 and Viterbi run chain_kernel. Geometry: NOTES.md.
 //                 Modes: Loss (alpha only, nothing stored), Store (alpha_t(s) and beta_t(s) of
 //                 every frame written to workspace for the frame kernel), Viterbi (max instead
 //                 of logsumexp, a 1-byte backpointer per (frame, state) stored).
@@ -24,6 +28,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -38,7 +43,14 @@ namespace sk::ctc {
 namespace {
 
 constexpr int kMaxChainThreads = 512;   // kCudaMaxStates / 32 states per thread
-constexpr int kChainTargetThreads = 256;
+// Threads per chain block the geometry aims at (NOTES.md, "Chain geometry"); a compile-time
+// macro so that it can be swept: -DSK_CTC_CHAIN_TARGET_THREADS=64 etc.
+#ifndef SK_CTC_CHAIN_TARGET_THREADS
+#define SK_CTC_CHAIN_TARGET_THREADS 128
+#endif
+constexpr int kChainTargetThreads = SK_CTC_CHAIN_TARGET_THREADS;
+static_assert(kChainTargetThreads >= 32 && kChainTargetThreads <= kMaxChainThreads,
+              "SK_CTC_CHAIN_TARGET_THREADS: 32 to 512");
 constexpr int kFrameWarps = 8;
 constexpr int kFramesPerBlock = 32;
 constexpr int kPrefetchFrames = 8;
@@ -232,6 +244,146 @@ __global__ void __launch_bounds__(kMaxChainThreads) chain_kernel(ChainParams<T> 
         const Acc last = S == 1 ? final_values[1] : log_add_exp(final_values[1], final_values[0]);
         p.log_z[b] = static_cast<double>(last);
     }
+}
+
+// The float32 chain for the Loss and Store modes (the benchmarked path): the same recursion as
+// chain_kernel, with the per-frame work cut to what the recursion needs (NOTES.md has the
+// instruction counts):
+//  - K is even and r0 = tid * K, so state k of a thread is a blank for even k and a label for
+//    odd k, in both directions (S is odd). The K/2 + 1 blank states share one emission (one load
+//    per frame); only label states take the skip candidate (mixed_log2_sum3), blanks take
+//    mixed_log2_sum2 (one exponential instead of two).
+//  - States are float64 base-2 logarithms (ctc.h): ex2 / lg2 without scaling, the emission enters
+//    by one fma with log2(e); stores and log Z are converted back to natural logarithms.
+//  - Addresses: one frame-row pointer per thread advanced by a per-frame stride (the direction is
+//    in the stride's sign), 32-bit class offsets decoded once; the store row likewise, with the
+//    state index in the instruction's immediate offset. The thread below's top state (the only
+//    one needed: see mixed_chain_frame) is read from a slot that holds -inf for thread 0.
+//  - States beyond S (the last thread's tail) are updated like the others (their class is the
+//    blank, so every load is valid); they only feed states above them and are never stored.
+template <int K, ChainMode Mode, bool OneWarp>
+__global__ void __launch_bounds__(OneWarp ? 32 : kMaxChainThreads) mixed_chain_kernel(ChainParams<float> p) {
+    static_assert(K % 2 == 0 && Mode != ChainMode::Viterbi, "mixed chain geometry");
+    constexpr int H = K / 2;  // label states per thread: k = 2j + 1
+    // edge[parity][i + 1] = state i*K + K-1 of thread i (the only state thread i + 1 reads, see
+    // mixed_chain_frame); edge[.][0] = -inf, the state below the chain.
+    __shared__ double edge[2][kMaxChainThreads + 1];
+    __shared__ double final_values[2];
+
+    const index_t b = p.first_seq + blockIdx.x;
+    const SeqInfo q = p.seqs[b];
+    const bool reverse = blockIdx.y == 1;
+    const int tid = threadIdx.x;
+    if (!q.feasible) {
+        if (tid == 0 && !reverse) p.log_z[b] = neg_inf<double>();
+        return;
+    }
+    const index_t S = q.states, frames = q.frames;
+    const std::int32_t *labels = p.labels + q.label_offset;
+    const index_t r0 = index_t(tid) * K;
+
+    // Class offsets (elements within a frame row) of the label states, skip flags as a bit mask.
+    std::int32_t label_offset[H];
+    const std::uint32_t skip_bits = mixed_label_states<K>(labels, p.blank, S, reverse, r0, label_offset);
+#pragma unroll
+    for (int j = 0; j < H; ++j) label_offset[j] = static_cast<std::int32_t>(label_offset[j] * p.input.stride_j);
+    const std::int32_t blank_offset = static_cast<std::int32_t>(p.blank * p.input.stride_j);
+    // Frame rows in chain order: row(tau) = row0 + tau * row_step.
+    const index_t first_frame = reverse ? frames - 1 : 0;
+    const float *row = p.input.data + first_frame * p.input.stride_b + b * p.input.stride_i;
+    const index_t row_step = reverse ? -p.input.stride_b : p.input.stride_b;
+    const bool has_shift = p.shift != nullptr;
+    const float *shift = has_shift ? p.shift + b * p.frames_total + first_frame : nullptr;
+    const index_t shift_step = has_shift ? (reverse ? -1 : 1) : 0;
+
+    double a[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) a[k] = r0 + k == 0 ? 0.0 : neg_inf<double>();  // alpha_{-1} = e_0
+    if (tid == 0) {
+        edge[0][0] = edge[1][0] = neg_inf<double>();
+        final_values[0] = final_values[1] = neg_inf<double>();
+    }
+    edge[0][tid + 1] = a[K - 1];
+
+    // Raw inputs of the next frame (registers), and its logits normaliser.
+    float blank_next = 0.0f, label_next[H], shift_next = 0.0f;
+    const auto load = [&](const float *r, const float *sh) {
+        blank_next = __ldg(r + blank_offset);
+#pragma unroll
+        for (int j = 0; j < H; ++j) label_next[j] = __ldg(r + label_offset[j]);
+        shift_next = has_shift ? __ldg(sh) : 0.0f;
+    };
+#pragma unroll
+    for (int j = 0; j < H; ++j) label_next[j] = 0.0f;
+    if (frames > 0) load(row, shift);
+
+    // Store mode: this thread's row of alpha_t (states r0 + k) or beta_t (states S-1-r0-k).
+    double *out = nullptr;
+    index_t out_step = 0;
+    if constexpr (Mode == ChainMode::Store) {
+        out = (reverse ? p.beta : p.alpha) + q.store_offset + first_frame * S + (reverse ? S - 1 - r0 : r0);
+        out_step = reverse ? -S : S;
+    }
+    // States r0 .. r0 + stored - 1 are real (< S); the rest of the thread's states are not stored.
+    const int stored = r0 >= S ? 0 : (S - r0 >= K ? K : static_cast<int>(S - r0));
+    __syncthreads();
+
+    for (index_t tau = 0; tau < frames; ++tau) {
+        const int cur = static_cast<int>(tau & 1);  // edge parity (not used by one warp)
+        (void)cur;
+        const float shift_now = shift_next;
+        const double blank_e = static_cast<double>(blank_next - shift_now);
+        double label_e[H];
+#pragma unroll
+        for (int j = 0; j < H; ++j) label_e[j] = static_cast<double>(label_next[j] - shift_now);
+        if (tau + 1 < frames) load(row + row_step, shift + shift_step);
+        if (tau + kPrefetchFrames < frames) {
+            const float *ahead = row + kPrefetchFrames * row_step;
+            prefetch_l2(ahead + blank_offset);
+#pragma unroll
+            for (int j = 0; j < H; ++j) prefetch_l2(ahead + label_offset[j]);
+        }
+        row += row_step;
+        shift += shift_step;
+        // State r0 - 1 at the previous frame: from the lane below (one warp), or from the edge
+        // slot of the thread below.
+        double below;
+        if constexpr (OneWarp)
+            below = mixed_state_below(tid, __shfl_up_sync(kFullMask, a[K - 1], 1));
+        else
+            below = edge[cur][tid];
+        // Store mode: alpha_t(s) = a'(r) ln 2; beta_t(s) = combined'(r) ln 2 (emission at t
+        // excluded), each written as soon as it is computed; one uniform branch on the direction
+        // per frame, so each state's store has its address in the instruction's offset.
+        if constexpr (Mode == ChainMode::Store) {
+            if (reverse)
+                mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [&](int k, double combined, double) {
+                    if (k < stored) out[-k] = combined * kLn2;
+                });
+            else
+                mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [&](int k, double, double value) {
+                    if (k < stored) out[k] = value * kLn2;
+                });
+        } else {
+            mixed_chain_frame<K>(a, below, blank_e, label_e, skip_bits, [](int, double, double) {});
+        }
+        if constexpr (Mode == ChainMode::Store) out += out_step;
+        if constexpr (!OneWarp) {
+            edge[cur ^ 1][tid + 1] = a[K - 1];
+            __syncthreads();
+        }
+    }
+
+    if (reverse) return;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        const index_t r = r0 + k;
+        if (r == S - 1) final_values[1] = a[k] * kLn2;
+        if (r == S - 2) final_values[0] = a[k] * kLn2;
+    }
+    __syncthreads();
+    if (tid != 0) return;
+    p.log_z[b] = S == 1 ? final_values[1] : log_add_exp(final_values[1], final_values[0]);
 }
 
 template <class T>
@@ -533,25 +685,62 @@ std::size_t store_budget_bytes(const sk_context &ctx) {
     return limit ? limit / 2 : (std::size_t(1) << 30);
 }
 
+// Chain geometry: K states per thread, K the smallest power of two >= 2 (even: see
+// mixed_chain_kernel) giving at most `target` threads (NOTES.md: the rule and why). The mixed
+// chain aims at kChainTargetThreads; chain_kernel (float64, Viterbi, and the float32 fallback)
+// keeps its measured 256, with which its float64 instances stay within 128 registers up to K = 8.
+constexpr int kGenericChainTargetThreads = 256;
+
+int chain_states_per_thread(index_t max_states, int target) {
+    int K = 2;
+    while (K < 32 && (max_states + K - 1) / K > target) K *= 2;
+    return K;
+}
+
+template <class T, ChainMode Mode, int K>
+void launch_chain_k(const ChainParams<T> &p, const dim3 &grid, const dim3 &block, bool mixed, cudaStream_t stream) {
+    if constexpr (std::is_same<T, float>::value && Mode != ChainMode::Viterbi) {
+        if (mixed) {
+            if (block.x == 32)  // one warp: the exchange is a shuffle, no barrier
+                mixed_chain_kernel<K, Mode, true><<<grid, block, 0, stream>>>(p);
+            else
+                mixed_chain_kernel<K, Mode, false><<<grid, block, 0, stream>>>(p);
+            return;
+        }
+    }
+    chain_kernel<T, K, Mode><<<grid, block, 0, stream>>>(p);
+}
+
+// `mixed`: the float32 Loss / Store chains take mixed_chain_kernel, which needs every class
+// offset c * stride_c of a frame row to fit in 32 bits (always so unless the class stride is
+// huge); otherwise, and for float64 and Viterbi, chain_kernel.
 template <class T, ChainMode Mode>
-void launch_chain(const ChainParams<T> &p, index_t count, index_t max_states, int directions, cudaStream_t stream) {
+void launch_chain(const ChainParams<T> &p, index_t count, index_t max_states, int directions, bool mixed,
+                  cudaStream_t stream) {
     if (count == 0) return;
-    int K = 1;
-    while (K < 32 && (max_states + K - 1) / K > kChainTargetThreads) K *= 2;
+    mixed = mixed && std::is_same<T, float>::value && Mode != ChainMode::Viterbi;
+    const int K = chain_states_per_thread(max_states, mixed ? kChainTargetThreads : kGenericChainTargetThreads);
     const index_t threads = ((max_states + K - 1) / K + 31) / 32 * 32;
     SK_REQUIRE(threads <= kMaxChainThreads, SK_ERROR_INTERNAL, "ctc: %lld states exceed the chain kernel",
                static_cast<long long>(max_states));
     const dim3 grid(static_cast<unsigned>(count), static_cast<unsigned>(directions));
     const dim3 block(static_cast<unsigned>(threads));
     switch (K) {
-        case 1: chain_kernel<T, 1, Mode><<<grid, block, 0, stream>>>(p); break;
-        case 2: chain_kernel<T, 2, Mode><<<grid, block, 0, stream>>>(p); break;
-        case 4: chain_kernel<T, 4, Mode><<<grid, block, 0, stream>>>(p); break;
-        case 8: chain_kernel<T, 8, Mode><<<grid, block, 0, stream>>>(p); break;
-        case 16: chain_kernel<T, 16, Mode><<<grid, block, 0, stream>>>(p); break;
-        default: chain_kernel<T, 32, Mode><<<grid, block, 0, stream>>>(p); break;
+        case 2: launch_chain_k<T, Mode, 2>(p, grid, block, mixed, stream); break;
+        case 4: launch_chain_k<T, Mode, 4>(p, grid, block, mixed, stream); break;
+        case 8: launch_chain_k<T, Mode, 8>(p, grid, block, mixed, stream); break;
+        case 16: launch_chain_k<T, Mode, 16>(p, grid, block, mixed, stream); break;
+        default: launch_chain_k<T, Mode, 32>(p, grid, block, mixed, stream); break;
     }
-    check_launch("ctc chain_kernel");
+    check_launch(mixed ? "ctc mixed_chain_kernel" : "ctc chain_kernel");
+}
+
+// Whether every class offset of a frame row fits the mixed chain's 32-bit offsets.
+template <class T>
+bool class_offsets_fit(const Plan &plan, const Args<T> &args) {
+    const long double span = static_cast<long double>(std::max<index_t>(plan.classes - 1, 0)) *
+                             static_cast<long double>(args.input.stride_j < 0 ? -args.input.stride_j : args.input.stride_j);
+    return std::is_same<T, float>::value && span <= static_cast<long double>(INT32_MAX);
 }
 
 template <class T>
@@ -610,6 +799,7 @@ void run_frames(sk_context &ctx, const Plan &plan, const Args<T> &args, bool pos
     cp.alpha = alpha.as<double>();
     cp.beta = beta.as<double>();
     cp.log_z = log_z.as<double>();
+    const bool mixed = class_offsets_fit(plan, args);
     FrameParams<T> fp{};
     fp.input = args.input;
     fp.shift = shift.as<const T>();
@@ -634,7 +824,7 @@ void run_frames(sk_context &ctx, const Plan &plan, const Args<T> &args, bool pos
     fp.blank = plan.blank;
     for (const Group &g : groups) {
         cp.first_seq = g.first;
-        launch_chain<T, ChainMode::Store>(cp, g.count, g.max_states, 2, stream);
+        launch_chain<T, ChainMode::Store>(cp, g.count, g.max_states, 2, mixed, stream);
         const index_t blocks = g.count * fp.tiles;
         if (blocks == 0) continue;
         fp.first_seq = g.first;
@@ -658,7 +848,8 @@ void loss_cuda(sk_context &ctx, const Plan &plan, const Args<T> &args) {
     cp.log_z = log_z.as<double>();
     for (const Group &g : groups) {
         cp.first_seq = g.first;
-        launch_chain<T, ChainMode::Loss>(cp, g.count, g.max_states, 1, stream_of(ctx));
+        launch_chain<T, ChainMode::Loss>(cp, g.count, g.max_states, 1, class_offsets_fit(plan, args),
+                                          stream_of(ctx));
     }
     finalize_loss(ctx, plan, args, tables, log_z.as<const double>());
 }
@@ -702,7 +893,7 @@ void align_cuda(sk_context &ctx, const Plan &plan, const Args<T> &args) {
     const cudaStream_t stream = stream_of(ctx);
     for (const Group &g : groups) {
         cp.first_seq = g.first;
-        launch_chain<T, ChainMode::Viterbi>(cp, g.count, g.max_states, 1, stream);
+        launch_chain<T, ChainMode::Viterbi>(cp, g.count, g.max_states, 1, false, stream);
         fp.first_seq = g.first;
         viterbi_finish_kernel<T><<<static_cast<unsigned>(g.count), 128, 0, stream>>>(fp);
         check_launch("ctc viterbi_finish_kernel");
