@@ -2,9 +2,10 @@ package org.semiringkernels.spark;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
 
 /**
  * The rows of one batch split by the row error policy: every row's key, the parsed value of each
@@ -33,14 +34,18 @@ final class RowBatch<T> {
         errors = new String[size];
     }
 
-    /** Parses every row (parser throws BadRowException for a bad one) under the policy. */
-    static <T> RowBatch<T> parse(List<Row> batch, int keyIndex, RowErrorPolicy policy, Function<Row, T> parser) {
+    /**
+     * Parses every row (the parser gets the row and its key, and throws BadRowException for a bad
+     * row) under the policy.
+     */
+    static <T> RowBatch<T> parse(List<InternalRow> batch, SparkArrays.KeyReader key, RowErrorPolicy policy,
+                                 BiFunction<InternalRow, Object, T> parser) {
         RowBatch<T> out = new RowBatch<>(batch.size());
         for (int r = 0; r < batch.size(); r++) {
-            Row row = batch.get(r);
-            out.keys[r] = row.get(keyIndex);
+            InternalRow row = batch.get(r);
+            out.keys[r] = key.read(row);
             try {
-                out.values.add(parser.apply(row));
+                out.values.add(parser.apply(row, out.keys[r]));
             } catch (BadRowException e) {
                 if (policy == RowErrorPolicy.FAIL) {
                     throw e;

@@ -8,6 +8,7 @@ import java.util.List;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.semiringkernels.BaumWelchHmm;
 import org.semiringkernels.CategoricalHmm;
 import org.semiringkernels.Context;
@@ -37,11 +38,12 @@ public final class SparkBaumWelch {
     /** Fits a categorical HMM to the {@code array<int>} column {@code column}; updates {@code model}. */
     public static BaumWelchHmm.FitReport fitCategorical(Dataset<Row> data, String keyColumn, String column,
                                                        CategoricalHmm model, int batchSize, int depth) {
-        int key = data.schema().fieldIndex(keyColumn), col = data.schema().fieldIndex(column);
+        SparkArrays.KeyReader key = SparkArrays.KeyReader.of(data.schema(), keyColumn);
+        SparkArrays.ArrayColumn col = SparkArrays.ArrayColumn.integers(data.schema(), column);
         int symbols = model.nSymbols();
         return fit(data, model, batchSize, depth, row -> {
-            Object k = row.get(key);
-            int[] x = SparkArrays.ints(row, col, column, k);
+            Object k = key.read(row);
+            int[] x = SparkArrays.ints(row, col, k);
             if (x.length == 0) {
                 throw new BadRowException(k, "column '" + column + "' is empty");
             }
@@ -58,11 +60,12 @@ public final class SparkBaumWelch {
     /** Fits a diagonal-Gaussian HMM to the {@code array<array<double>>} column {@code column}. */
     public static BaumWelchHmm.FitReport fitGaussian(Dataset<Row> data, String keyColumn, String column,
                                                     GaussianHmm model, int batchSize, int depth) {
-        int key = data.schema().fieldIndex(keyColumn), col = data.schema().fieldIndex(column);
+        SparkArrays.KeyReader key = SparkArrays.KeyReader.of(data.schema(), keyColumn);
+        SparkArrays.ArrayColumn col = SparkArrays.ArrayColumn.matrix(data.schema(), column);
         int features = model.nFeatures();
         return fit(data, model, batchSize, depth, row -> {
-            Object k = row.get(key);
-            double[][] x = SparkArrays.matrix(row, col, column, features, k, false);
+            Object k = key.read(row);
+            double[][] x = SparkArrays.matrix(row, col, features, k, false);
             if (x.length == 0) {
                 throw new BadRowException(k, "column '" + column + "' is empty");
             }
@@ -72,7 +75,7 @@ public final class SparkBaumWelch {
 
     /** Reads one row's observation sequence (throws BadRowException for a malformed row). */
     interface RowReader<O> extends java.io.Serializable {
-        O read(Row row);
+        O read(InternalRow row);
     }
 
     static <O> BaumWelchHmm.FitReport fit(Dataset<Row> data, BaumWelchHmm<O> model, int batchSize, int depth,
@@ -86,7 +89,7 @@ public final class SparkBaumWelch {
         List<Double> history = new ArrayList<>();
         boolean converged = false;
         for (int iteration = 0; iteration < model.settings().maxIterations(); iteration++) {
-            BaumWelchHmm.Statistics total = data.toJavaRDD()
+            BaumWelchHmm.Statistics total = data.queryExecution().toRdd().toJavaRDD()
                     .mapPartitions(new PartitionStatistics<>(model, reader, batchSize))
                     .treeReduce(BaumWelchHmm.Statistics::merge, depth);
             model.maximize(total);
@@ -102,7 +105,7 @@ public final class SparkBaumWelch {
     }
 
     /** The statistics of one partition (its rows in batches; an empty partition gives the identity). */
-    static final class PartitionStatistics<O> implements FlatMapFunction<Iterator<Row>, BaumWelchHmm.Statistics> {
+    static final class PartitionStatistics<O> implements FlatMapFunction<Iterator<InternalRow>, BaumWelchHmm.Statistics> {
         private static final long serialVersionUID = 1L;
         private final BaumWelchHmm<O> model;
         private final RowReader<O> reader;
@@ -115,7 +118,7 @@ public final class SparkBaumWelch {
         }
 
         @Override
-        public Iterator<BaumWelchHmm.Statistics> call(Iterator<Row> rows) {
+        public Iterator<BaumWelchHmm.Statistics> call(Iterator<InternalRow> rows) {
             BaumWelchHmm.Statistics total = model.emptyStatistics();
             if (!rows.hasNext()) {
                 return Collections.singletonList(total).iterator();

@@ -5,9 +5,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
@@ -91,37 +91,34 @@ public final class SparkCtc {
     public static Dataset<Row> align(Dataset<Row> input, String keyColumn, String logProbsColumn, String targetsColumn,
                                      Options options) {
         StructType schema = input.schema();
-        int key = schema.fieldIndex(keyColumn);
-        Aligner aligner = new Aligner(key, schema.fieldIndex(logProbsColumn), logProbsColumn,
-                schema.fieldIndex(targetsColumn), targetsColumn, options);
-        return input.mapPartitions(aligner, Encoders.row(outputSchema(schema.fields()[key].dataType())));
+        SparkArrays.KeyReader key = SparkArrays.KeyReader.of(schema, keyColumn);
+        Aligner aligner = new Aligner(key, SparkArrays.ArrayColumn.matrix(schema, logProbsColumn),
+                SparkArrays.ArrayColumn.integers(schema, targetsColumn), options);
+        return BatchedPartitions.apply(input, aligner, outputSchema(key.type()));
     }
 
     static final class Aligner extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int logProbsIndex, targetsIndex;
-        private final String logProbsName, targetsName;
+        private final SparkArrays.ArrayColumn logProbs, targets;
         private final Options options;
 
-        Aligner(int keyIndex, int logProbsIndex, String logProbsName, int targetsIndex, String targetsName, Options options) {
-            super(keyIndex, options.batchSize());
-            this.logProbsIndex = logProbsIndex;
-            this.logProbsName = logProbsName;
-            this.targetsIndex = targetsIndex;
-            this.targetsName = targetsName;
+        Aligner(SparkArrays.KeyReader key, SparkArrays.ArrayColumn logProbs, SparkArrays.ArrayColumn targets,
+                Options options) {
+            super(key, options.batchSize());
+            this.logProbs = logProbs;
+            this.targets = targets;
             this.options = options;
         }
 
         private record Item(Object key, double[][] logProbs, int[] targets) {
         }
 
-        private Item parse(Row row) {
-            Object key = row.get(keyIndex);
-            double[][] lp = SparkArrays.matrix(row, logProbsIndex, logProbsName, options.classes(), key, true);
-            int[] y = SparkArrays.ints(row, targetsIndex, targetsName, key);
+        private Item parse(InternalRow row, Object key) {
+            double[][] lp = SparkArrays.matrix(row, logProbs, options.classes(), key, true);
+            int[] y = SparkArrays.ints(row, targets, key);
             for (int j = 0; j < y.length; j++) {
                 if (y[j] < 0 || y[j] >= options.classes() || y[j] == options.blank()) {
-                    throw new BadRowException(key, "column '" + targetsName + "'[" + j + "] = " + y[j]
+                    throw new BadRowException(key, "column '" + targets.name() + "'[" + j + "] = " + y[j]
                             + " is not a label (labels lie in [0, " + options.classes() + ") and differ from the blank "
                             + options.blank() + ")");
                 }
@@ -130,8 +127,8 @@ public final class SparkCtc {
         }
 
         @Override
-        List<Row> runBatch(Context context, List<Row> batch) {
-            RowBatch<Item> parsed = RowBatch.parse(batch, keyIndex, options.policy(), this::parse);
+        List<Row> runBatch(Context context, List<InternalRow> batch) {
+            RowBatch<Item> parsed = RowBatch.parse(batch, key, options.policy(), this::parse);
             List<Item> items = parsed.values();
             List<List<Row>> spans = new ArrayList<>();
             double[] losses = items.isEmpty() ? new double[0] : run(context, items, spans);

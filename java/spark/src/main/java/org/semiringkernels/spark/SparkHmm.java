@@ -6,9 +6,9 @@ import java.util.Arrays;
 import java.util.List;
 
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -110,32 +110,30 @@ public final class SparkHmm {
     public static Dataset<Row> decode(Dataset<Row> input, String keyColumn, String emissionColumn,
                                       Parameters parameters, Options options) {
         StructType schema = input.schema();
-        int key = schema.fieldIndex(keyColumn);
-        int emission = schema.fieldIndex(emissionColumn);
-        StructType out = outputSchema(schema.fields()[key].dataType(), options.posteriors());
-        return input.mapPartitions(new Decoder(key, emission, emissionColumn, parameters, options), Encoders.row(out));
+        SparkArrays.KeyReader key = SparkArrays.KeyReader.of(schema, keyColumn);
+        SparkArrays.ArrayColumn emission = SparkArrays.ArrayColumn.matrix(schema, emissionColumn);
+        StructType out = outputSchema(key.type(), options.posteriors());
+        return BatchedPartitions.apply(input, new Decoder(key, emission, parameters, options), out);
     }
 
     /** The per-partition work, serialised to the executors. */
     static final class Decoder extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int emissionIndex;
-        private final String emissionName;
+        private final SparkArrays.ArrayColumn emission;
         private final Parameters parameters;
         private final Options options;
 
-        Decoder(int keyIndex, int emissionIndex, String emissionName, Parameters parameters, Options options) {
-            super(keyIndex, options.batchSize());
-            this.emissionIndex = emissionIndex;
-            this.emissionName = emissionName;
+        Decoder(SparkArrays.KeyReader key, SparkArrays.ArrayColumn emission, Parameters parameters, Options options) {
+            super(key, options.batchSize());
+            this.emission = emission;
             this.parameters = parameters;
             this.options = options;
         }
 
         @Override
-        List<Row> runBatch(Context context, List<Row> batch) {
+        List<Row> runBatch(Context context, List<InternalRow> batch) {
             int n = parameters.states();
-            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), emissionIndex, emissionName, n);
+            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), emission, n);
             List<double[][]> emissions = parsed.values();
             Results results = emissions.isEmpty() ? null : run(context, emissions);
             return parsed.assemble((b, key) -> {

@@ -6,9 +6,9 @@ import java.util.Arrays;
 import java.util.List;
 
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -121,32 +121,28 @@ public final class SparkSemiCrf {
     public static Dataset<Row> segment(Dataset<Row> input, String keyColumn, String scoresColumn, Parameters parameters,
                                        Options options) {
         StructType schema = input.schema();
-        int key = schema.fieldIndex(keyColumn);
-        int scores = schema.fieldIndex(scoresColumn);
-        StructType out = outputSchema(schema.fields()[key].dataType());
-        return input.mapPartitions(new Segmenter(key, scores, scoresColumn, parameters, options), Encoders.row(out));
+        SparkArrays.KeyReader key = SparkArrays.KeyReader.of(schema, keyColumn);
+        SparkArrays.ArrayColumn scores = SparkArrays.ArrayColumn.matrix(schema, scoresColumn);
+        return BatchedPartitions.apply(input, new Segmenter(key, scores, parameters, options), outputSchema(key.type()));
     }
 
     /** The per-partition work, serialised to the executors. */
     static final class Segmenter extends BatchedPartitions {
         private static final long serialVersionUID = 1L;
-        private final int scoresIndex;
-        private final String scoresName;
+        private final SparkArrays.ArrayColumn scores;
         private final Parameters parameters;
         private final Options options;
 
-        Segmenter(int keyIndex, int scoresIndex, String scoresName, Parameters parameters, Options options) {
-            super(keyIndex, options.batchSize());
-            this.scoresIndex = scoresIndex;
-            this.scoresName = scoresName;
+        Segmenter(SparkArrays.KeyReader key, SparkArrays.ArrayColumn scores, Parameters parameters, Options options) {
+            super(key, options.batchSize());
+            this.scores = scores;
             this.parameters = parameters;
             this.options = options;
         }
 
         @Override
-        List<Row> runBatch(Context context, List<Row> batch) {
-            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), scoresIndex, scoresName,
-                    parameters.labels());
+        List<Row> runBatch(Context context, List<InternalRow> batch) {
+            RowBatch<double[][]> parsed = parseMatrices(batch, options.policy(), scores, parameters.labels());
             Results results = parsed.values().isEmpty() ? null : run(context, parsed.values());
             return parsed.assemble((b, key) -> {
                 List<Row> segments = new ArrayList<>();

@@ -36,6 +36,16 @@ import org.semiringkernels.Tensor;
  */
 class SparkOperationsTest {
 
+    /** An array value of a result row (Spark hands out a Scala Seq or a java.util.List) as a Java list. */
+    @SuppressWarnings("unchecked")
+    private static List<Object> list(Object value) {
+        if (value instanceof List<?> l) {
+            return (List<Object>) l;
+        }
+        return (List<Object>) scala.jdk.javaapi.CollectionConverters.asJava((scala.collection.Seq<Object>) value);
+    }
+
+
     static SparkSession spark;
 
     @BeforeAll
@@ -132,12 +142,12 @@ class SparkOperationsTest {
             long id = r.getLong(0);
             Object[] want = hmmReference(p, data.get(id));
             assertEquals((double) want[0], r.getDouble(1), 1e-9 * Math.max(1, Math.abs((double) want[0])), "row " + id);
-            int[] path = SparkArrays.list(r.get(2)).stream().mapToInt(x -> (Integer) x).toArray();
+            int[] path = list(r.get(2)).stream().mapToInt(x -> (Integer) x).toArray();
             assertArrayEquals((int[]) want[1], path, "row " + id);
             double[] post = ((double[]) want[2]);
-            List<Object> rowsOfPosteriors = SparkArrays.list(r.get(3));
+            List<Object> rowsOfPosteriors = list(r.get(3));
             for (int t = 0; t < rowsOfPosteriors.size(); t++) {
-                List<Object> pt = SparkArrays.list(rowsOfPosteriors.get(t));
+                List<Object> pt = list(rowsOfPosteriors.get(t));
                 for (int i = 0; i < n; i++) {
                     assertEquals(post[t * n + i], ((Number) pt.get(i)).doubleValue(), 1e-9);
                 }
@@ -276,7 +286,7 @@ class SparkOperationsTest {
             String utt = r.getString(0);
             CtcWant want = ctcReference(lps.get(utt), ys.get(utt), classes);
             assertEquals(want.loss(), r.getDouble(1), Double.isInfinite(want.loss()) ? 0 : 1e-9 * Math.max(1, want.loss()), utt);
-            List<Object> spans = SparkArrays.list(r.get(2));
+            List<Object> spans = list(r.get(2));
             assertEquals(want.spans().size(), spans.size(), utt);
             for (int j = 0; j < spans.size(); j++) {
                 Row s = (Row) spans.get(j);
@@ -289,7 +299,7 @@ class SparkOperationsTest {
         }
         Row infeasible = out.stream().filter(r -> r.getString(0).equals("infeasible")).findFirst().orElseThrow();
         assertEquals(Double.POSITIVE_INFINITY, infeasible.getDouble(1));
-        assertTrue(SparkArrays.list(infeasible.get(2)).isEmpty());
+        assertTrue(list(infeasible.get(2)).isEmpty());
     }
 
     @Test
@@ -405,7 +415,7 @@ class SparkOperationsTest {
             assertEquals((double) want[1], r.getDouble(2), 1e-9 * Math.max(1, Math.abs((double) want[1])), "row " + id);
             @SuppressWarnings("unchecked")
             List<SemiCrf.Segment> segments = (List<SemiCrf.Segment>) want[2];
-            List<Object> got = SparkArrays.list(r.get(3));
+            List<Object> got = list(r.get(3));
             assertEquals(segments.size(), got.size(), "row " + id);
             int end = 0;
             for (int j = 0; j < got.size(); j++) {
