@@ -138,10 +138,7 @@ public final class SparkHmm {
             Results results = emissions.isEmpty() ? null : run(context, emissions);
             return parsed.assemble((b, key) -> {
                 int length = emissions.get(b).length;
-                List<Integer> path = new ArrayList<>(length);
-                for (int t = 0; t < length; t++) {
-                    path.add(results.paths[b * results.steps + t]);
-                }
+                int[] path = Arrays.copyOfRange(results.paths, b * results.steps, b * results.steps + length);
                 List<List<Double>> posteriors = null;
                 if (options.posteriors()) {
                     posteriors = new ArrayList<>(length);
@@ -157,9 +154,10 @@ public final class SparkHmm {
             }, (key, error) -> row(key, null, null, null, error));
         }
 
-        private Row row(Object key, Double logLikelihood, List<Integer> path, List<List<Double>> posteriors,
+        // An int[] is a valid external value of an array<int> column: no boxing per position.
+        private Row row(Object key, Double logLikelihood, int[] path, List<List<Double>> posteriors,
                         String error) {
-            Object pathValue = SparkArrays.seq(path);
+            Object pathValue = path;
             if (!options.posteriors()) {
                 return RowFactory.create(key, logLikelihood, pathValue, error);
             }
