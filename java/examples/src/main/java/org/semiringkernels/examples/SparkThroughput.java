@@ -11,12 +11,15 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.semiringkernels.Context;
+import org.semiringkernels.Ctc;
 import org.semiringkernels.Hmm;
 import org.semiringkernels.SemiCrf;
 import org.semiringkernels.Semiring;
 import org.semiringkernels.Tensor;
+import org.semiringkernels.spark.SparkCtc;
 import org.semiringkernels.spark.SparkHmm;
 import org.semiringkernels.spark.SparkSemiCrf;
 
@@ -41,6 +44,7 @@ public final class SparkThroughput {
                     "java 1-thread", "ratio");
             semiCrf(spark, context, rows);
             hmm(spark, context, rows);
+            ctc(spark, context, rows);
         }
     }
 
@@ -184,5 +188,78 @@ public final class SparkThroughput {
             }
         });
         report("HMM decode (T=100 N=8)", count, sparkSeconds, javaSeconds);
+    }
+
+    /**
+     * CTC forced alignment with the loss (T = 100 frames, C = 20 classes, 20-label targets): the
+     * Spark operation against Ctc.loss + Ctc.forcedAlign (with the token spans) per batch.
+     */
+    static void ctc(SparkSession spark, Context context, int count) {
+        int frames = 100, classes = 20, labels = 20;
+        Random rng = new Random(7);
+        List<double[][]> logProbs = new ArrayList<>();
+        List<int[]> targets = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            double[][] lp = new double[frames][classes];
+            for (double[] row : lp) {
+                double total = 0;
+                for (int c = 0; c < classes; c++) {
+                    row[c] = rng.nextDouble() + 0.05;
+                    total += row[c];
+                }
+                for (int c = 0; c < classes; c++) {
+                    row[c] = Math.log(row[c] / total);
+                }
+            }
+            logProbs.add(lp);
+            int[] y = new int[labels];
+            for (int j = 0; j < labels; j++) {
+                y[j] = 1 + rng.nextInt(classes - 1);
+            }
+            targets.add(y);
+        }
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            List<Object> positions = new ArrayList<>();
+            for (double[] p : logProbs.get(i)) {
+                positions.add(SegmentSequencesJob.seq(Arrays.stream(p).boxed().toList()));
+            }
+            rows.add(RowFactory.create((long) i, SegmentSequencesJob.seq(positions),
+                    SegmentSequencesJob.seq(Arrays.stream(targets.get(i)).boxed().toList())));
+        }
+        StructType schema = DataTypes.createStructType(new StructField[] {
+                DataTypes.createStructField("key", DataTypes.LongType, false),
+                DataTypes.createStructField("log_probs", DataTypes.createArrayType(
+                        DataTypes.createArrayType(DataTypes.DoubleType, false), false), false),
+                DataTypes.createStructField("targets", DataTypes.createArrayType(DataTypes.IntegerType, false), false)});
+        Dataset<Row> input = spark.createDataFrame(rows, schema).repartition(2).cache();
+        input.count();
+        double sparkSeconds = best(() -> SparkCtc.align(input, "key", "log_probs", "targets",
+                SparkCtc.Options.of(classes).withBatchSize(1000)).write().format("noop").mode("overwrite").save());
+        Ctc.Options o = Ctc.Options.builder().blank(0).reduction(Ctc.Reduction.NONE).layout(Ctc.Layout.BATCH_MAJOR)
+                .build();
+        double javaSeconds = best(() -> {
+            for (int from = 0; from < count; from += 1000) {
+                int to = Math.min(count, from + 1000), batch = to - from;
+                long[] lengths = new long[batch];
+                double[] flat = pack(logProbs, from, to, frames, classes, lengths);
+                int[] y = new int[batch * labels], il = new int[batch], tl = new int[batch];
+                for (int b = 0; b < batch; b++) {
+                    System.arraycopy(targets.get(from + b), 0, y, b * labels, labels);
+                    il[b] = frames;
+                    tl[b] = labels;
+                }
+                try (Tensor lp = Tensor.fromArray(flat, batch, frames, classes);
+                     Tensor ty = Tensor.fromArray(y, batch, labels);
+                     Tensor til = Tensor.fromArray(il, batch);
+                     Tensor ttl = Tensor.fromArray(tl, batch);
+                     Tensor loss = Ctc.loss(context, o, lp, ty, til, ttl);
+                     Ctc.Alignment a = Ctc.forcedAlign(context, o, lp, ty, til, ttl)) {
+                    loss.toDoubleArrayConverted();
+                    a.tokenSpans();
+                }
+            }
+        });
+        report("CTC align (T=100 C=20 L=20)", count, sparkSeconds, javaSeconds);
     }
 }
