@@ -176,6 +176,21 @@ V __shfl_xor_sync(unsigned mask, V v, int offset) {
     return out;
 }
 
+// A vote over the warp through the same exchange as the shuffles (fails on an ended lane).
+inline int __any_sync(unsigned mask, int predicate) {
+    if (mask != 0xffffffffu) emu::die("partial vote mask");
+    emu::Warp &w = emu::current->warps[threadIdx.x / 32];
+    if (w.barrier.count() != w.size) emu::die("vote after a lane of the warp ended");
+    const unsigned lane = threadIdx.x & 31;
+    const unsigned char mine = predicate ? 1 : 0;
+    std::memcpy(w.slots[lane], &mine, 1);
+    w.barrier.arrive_and_wait();
+    int any = 0;
+    for (int l = 0; l < w.size; ++l) any |= w.slots[l][0];
+    w.barrier.arrive_and_wait();
+    return any;
+}
+
 template <class A>
 A min(A a, A b) {
     return b < a ? b : a;
