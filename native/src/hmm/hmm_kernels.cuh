@@ -455,14 +455,14 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
                         }
                     }
                 }
-                return;
-            }
-            for (index_t s = 1; s < length; s += kDepth) {
+            } else {
+                for (index_t s = 1; s < length; s += kDepth) {
 #pragma unroll
-                for (int d = 0; d < kDepth; ++d) {
-                    if (s + d < length) {  // uniform across the block
-                        lean_step(s + d, buf[d]);
-                        load(s + d + kDepth, buf[d]);
+                    for (int d = 0; d < kDepth; ++d) {
+                        if (s + d < length) {  // uniform across the block
+                            lean_step(s + d, buf[d]);
+                            load(s + d + kDepth, buf[d]);
+                        }
                     }
                 }
             }
