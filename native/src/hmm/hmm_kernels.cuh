@@ -372,7 +372,10 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
             };
 #pragma unroll
             for (int d = 0; d < kDepth; ++d) load(1 + d, buf[d]);
-            if constexpr (!Max) {
+            // float64 keeps the log-domain step: the linear step's second factor buffer would
+            // take the pair kernel past 255 registers (measured: 8 bytes of spills).
+            constexpr bool kLinear = !Max && sizeof(T) == 4;
+            if constexpr (kLinear) {
                 // LOG: the linear-domain step (see linear_step_value in hmm.h). Step s's factors
                 // E[k] = exp(P[k] - c) with P the group's log terms without the vector (edge: M_t;
                 // factored: transition, + the term's emission backward) and c their maximum over
