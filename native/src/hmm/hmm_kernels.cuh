@@ -34,6 +34,7 @@ constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kChunk = 16;           // register terms per thread per pass
 constexpr int kPrefetchMaxStates = 64;
 constexpr int kLeanTerms = 16;       // register terms per thread of the N <= 64 path (see chain_shape)
+static_assert(kLeanTerms % 4 == 0, "the linear step sums its terms in four chains");
 
 template <class T>
 __device__ __forceinline__ T neg_inf() {
@@ -52,6 +53,15 @@ __device__ __forceinline__ T warp_max(T v) {
 }
 
 // Two-pass partial log-sum-exp of the first `count` of 16 register terms.
+// The maximum over a warp of a value that the lanes of each aligned group of `group_lanes` (a
+// power of two) already share: only the shuffles across groups, log2(32 / group_lanes) of them.
+template <class T>
+__device__ __forceinline__ T warp_max_of_groups(T v, int group_lanes) {
+    for (int offset = 16; offset >= group_lanes; offset >>= 1)
+        v = max_ignoring_nan(v, __shfl_xor_sync(kFullMask, v, offset));
+    return v;
+}
+
 template <class T, int Size>
 __device__ __forceinline__ LsePartial<T> chunk_lse(const T (&v)[Size], int count) {
     T m = neg_inf<T>();
@@ -193,8 +203,10 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
 
     // The end of chain step s: the block maximum of the new vector (per-warp maxima through
     // parity-double-buffered slots, one barrier), its shift into the float64 offset, the store.
+    // Every lane of a group holds the same values (butterfly merges), so the warp maximum needs
+    // only the shuffles across groups.
     auto end_step = [&](index_t s, T thread_max, const T *nxt) {
-        thread_max = warp_max(thread_max);
+        thread_max = warp_max_of_groups(thread_max, lanes);
         if (lane == 0) wmax[(s & 1) * 32 + warp] = thread_max;
         __syncthreads();
         shift = shift_from(static_cast<int>(s & 1));
@@ -402,7 +414,7 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
 #pragma unroll
                     for (int k = 0; k < kLeanTerms; ++k) e[k] = std::exp(pot[k] - c_out);
                     post_out = (!Backward && kFactored && active) ? src[0] : T(0);
-                    const T top = warp_max(active ? c + post_out : neg_inf<T>());
+                    const T top = warp_max_of_groups(active ? c + post_out : neg_inf<T>(), lanes);
                     if (lane == 0) cslot[(q & 1) * 32 + warp] = top;
                 };
                 auto scale_of = [&](index_t q) {
@@ -423,12 +435,14 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
                     T *lnxt = lvec + (s & 1) * n;
                     const T next_scale = scale_of(s);
                     const T rescale = scale - shift;
-                    T sum = T(0);
+                    // Four independent FMA chains (k mod 4), then their sum: a quarter of the latency.
+                    T acc[4] = {T(0), T(0), T(0), T(0)};
 #pragma unroll
                     for (int k = 0; k < kLeanTerms; ++k) {
                         const index_t x = min(r + static_cast<index_t>(k) * lanes, n - 1);
-                        sum = lcur[x] * e[k] + sum;
+                        acc[k % 4] = lcur[x] * e[k] + acc[k % 4];
                     }
+                    T sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
                     for (int o = 1; o < lanes; o <<= 1) sum += __shfl_xor_sync(kFullMask, sum, o);
                     const bool usable = !active || linear_sum_usable(sum, post_out);
                     T raw = linear_step_value(c_out, sum, rescale, post_out);
