@@ -176,21 +176,6 @@ V __shfl_xor_sync(unsigned mask, V v, int offset) {
     return out;
 }
 
-// A vote over the warp through the same exchange as the shuffles (fails on an ended lane).
-inline int __any_sync(unsigned mask, int predicate) {
-    if (mask != 0xffffffffu) emu::die("partial vote mask");
-    emu::Warp &w = emu::current->warps[threadIdx.x / 32];
-    if (w.barrier.count() != w.size) emu::die("vote after a lane of the warp ended");
-    const unsigned lane = threadIdx.x & 31;
-    const unsigned char mine = predicate ? 1 : 0;
-    std::memcpy(w.slots[lane], &mine, 1);
-    w.barrier.arrive_and_wait();
-    int any = 0;
-    for (int l = 0; l < w.size; ++l) any |= w.slots[l][0];
-    w.barrier.arrive_and_wait();
-    return any;
-}
-
 template <class A>
 A min(A a, A b) {
     return b < a ? b : a;
@@ -446,27 +431,6 @@ TEST(kernels_empty_batch_and_a_longer_sequence) {
     check_case<float>(cpu, empty, HmmLayout::Contiguous, "empty batch");
     HmmCase lng = random_case(HmmForm::Edge, 2, 41, 6, {41, 40}, rng);
     check_case<float>(cpu, lng, HmmLayout::Contiguous, "T=41");
-}
-
-// The LOG chains' linear-domain step (N <= 64) and its log-domain fallback: states whose linear
-// sum underflows (linear_underflow_case), scores spread over [-40, 40] (many columns on either
-// side of the floor in one step), and the benchmark's shape (N = 50: 4 lanes per state) over
-// enough steps for the linear vector's scale to be renewed many times.
-TEST(linear_step_and_its_fallback_match_the_cpu) {
-    Context cpu;
-    std::mt19937_64 rng(83);
-    for (HmmForm form : {HmmForm::Edge, HmmForm::Factored}) {
-        const std::string name = form == HmmForm::Edge ? "edge" : "factored";
-        for (int64_t n : {8, 50}) {
-            HmmCase c = linear_underflow_case(form, n, 20, rng);
-            check_case<float>(cpu, c, HmmLayout::Contiguous, name + " underflow N=" + std::to_string(n));
-            check_case<double>(cpu, c, HmmLayout::Contiguous, name + " underflow f64 N=" + std::to_string(n));
-        }
-        HmmCase wide = random_case(form, 2, 12, 50, {12, 7}, rng, -40, 40, false, false);
-        check_case<float>(cpu, wide, HmmLayout::Strided, name + " scores in [-40, 40]");
-    }
-    HmmCase lng = random_case(HmmForm::Edge, 2, 90, 50, {90, 61}, rng);
-    check_case<float>(cpu, lng, HmmLayout::Contiguous, "edge N=50 T=90");
 }
 
 TEST_MAIN()

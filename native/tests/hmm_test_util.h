@@ -269,34 +269,6 @@ inline HmmCase inf_nan_case(HmmForm form, std::mt19937_64 &rng) {
     return c;
 }
 
-// Inputs on which the CUDA kernels' linear-domain LOG step (hmm.h, linear_step_value) must fall
-// back to the log domain: at some positions a state's whole incoming column is -100 (its
-// normalised score drops to about -100, exp of which is a float32 denormal), and the next
-// position reaches some state only from that one (+100 from it, -300 from every other), so that
-// state's linear sum is about e^-100, below the 2^-64 floor, while its exact value is O(1) and
-// matters. Edge form: per position; factored form: the transition fixes the pair (i0, j0) and the
-// emissions set the -100 / +100. Lengths mixed, including 1.
-inline HmmCase linear_underflow_case(HmmForm form, int64_t N, int64_t T, std::mt19937_64 &rng) {
-    HmmCase c = random_case(form, 3, T, N, {T, T / 2 + 1, 1}, rng, -1, 1, true, true);
-    const int64_t i0 = N / 3, j0 = (2 * N) / 3;
-    if (form == HmmForm::Factored)
-        for (int64_t i = 0; i < N; ++i) c.trans(0, i, j0) = i == i0 ? 0.0 : -300.0;
-    for (int64_t b = 0; b < c.B; ++b)
-        for (int64_t t = 2; t + 1 < T; t += 3) {
-            if (form == HmmForm::Edge) {
-                const int64_t a = (i0 + t) % N, z = (j0 + t) % N;
-                for (int64_t i = 0; i < N; ++i) {
-                    c.pot(b, t, i, a) = -100.0;
-                    c.pot(b, t + 1, i, z) = i == a ? 100.0 : -300.0;
-                }
-            } else {
-                c.em(b, t, i0) = -100.0;
-                c.em(b, t + 1, j0) = 100.0;
-            }
-        }
-    return c;
-}
-
 // Shapes that take every path of the CUDA kernels: register prefetch (N <= 64) with 32, 16, 8
 // and 4 lanes per state; streamed register chunks (N = 70, 130); two passes over the states
 // (N = 600 > 512 threads); both forms and conventions, shared and per-sequence parameters,

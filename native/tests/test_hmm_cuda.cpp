@@ -173,26 +173,6 @@ TEST(cuda_handles_inf_nan_and_ties_like_the_cpu) {
     }
 }
 
-// The LOG chains' linear-domain step (N <= 64) and its per-state log-domain fallback: states
-// whose linear sum underflows (linear_underflow_case), scores spread over [-40, 40], and the
-// benchmark's shape over 1000 steps.
-TEST(cuda_linear_step_and_its_fallback_match_the_cpu) {
-    if (!require_device_or_skip()) return;
-    std::mt19937_64 rng(83);
-    for (HmmForm form : {HmmForm::Edge, HmmForm::Factored}) {
-        const std::string name = form == HmmForm::Edge ? "edge" : "factored";
-        for (int64_t n : {8, 50, 64}) {
-            HmmCase c = linear_underflow_case(form, n, 40, rng);
-            equivalence<float>(c, HmmLayout::Contiguous, name + " underflow N=" + std::to_string(n));
-            equivalence<double>(c, HmmLayout::Contiguous, name + " underflow f64 N=" + std::to_string(n));
-        }
-        HmmCase wide = random_case(form, 2, 30, 50, {30, 17}, rng, -40, 40, false, false);
-        equivalence<float>(wide, HmmLayout::Strided, name + " scores in [-40, 40]");
-    }
-    HmmCase lng = random_case(HmmForm::Edge, 8, 1000, 50, {1000, 999, 1, 500, 1000, 2, 731, 1000}, rng);
-    equivalence<float>(lng, HmmLayout::Contiguous, "edge B=8 N=50 T=1000");
-}
-
 // Same inputs, same bits: the device results of two runs are identical (no float atomics).
 TEST(cuda_is_bitwise_reproducible) {
     if (!require_device_or_skip()) return;

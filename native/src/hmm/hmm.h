@@ -245,31 +245,6 @@ SK_HD T edge_normaliser(T node_norm, T alpha_shift) {
     return node_norm + alpha_shift;
 }
 
-// ---- linear-domain step (LOG, CUDA chain kernels) ------------------------------------------
-// The step alpha_t[j] = LSE_i(a[i] + P[i, j]) (+ post[j]) is computed as
-//   c_j + log(S_j) + rescale (+ post[j]),  S_j = sum_i l[i] * exp(P[i, j] - c_j),
-// with c_j = max_i P[i, j] (its finite part), l[i] = exp(a[i] - K) a linear copy of the vector
-// at a known log scale K, and rescale = K - shift (the vector's normaliser). Terms lost to
-// underflow (a flushed l[i], exp(P - c_j) or product) are each below N * 2^-126 in S's units, so
-// a sum S_j >= linear_sum_floor() = 2^-64 carries a relative error below N^2 * 2^-62 <= 2^-50 from
-// them; a smaller sum, a non-finite one (NaN, an inf term or scale) or a non-finite post score
-// is not usable and that state is recomputed in the log domain exactly as before.
-template <class T>
-SK_HD T linear_sum_floor() {
-    return T(5.421010862427522170e-20);  // 2^-64
-}
-
-template <class T>
-SK_HD bool linear_sum_usable(T sum, T post) {
-    return sum >= linear_sum_floor<T>() && sum < positive_infinity<T>() && post - post == T(0);
-}
-
-// The log-domain value of a usable linear sum.
-template <class T>
-SK_HD T linear_step_value(T column_scale, T sum, T rescale, T post) {
-    return (column_scale + (std::log(sum) + rescale)) + post;
-}
-
 // Backend entry points (explicitly instantiated for float and double). Each writes every
 // element of every requested output (zeros and -1 past the lengths).
 template <class T>

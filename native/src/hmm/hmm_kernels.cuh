@@ -34,7 +34,6 @@ constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kChunk = 16;           // register terms per thread per pass
 constexpr int kPrefetchMaxStates = 64;
 constexpr int kLeanTerms = 16;       // register terms per thread of the N <= 64 path (see chain_shape)
-static_assert(kLeanTerms % 4 == 0, "the linear step sums its terms in four chains");
 
 template <class T>
 __device__ __forceinline__ T neg_inf() {
@@ -53,15 +52,6 @@ __device__ __forceinline__ T warp_max(T v) {
 }
 
 // Two-pass partial log-sum-exp of the first `count` of 16 register terms.
-// The maximum over a warp of a value that the lanes of each aligned group of `group_lanes` (a
-// power of two) already share: only the shuffles across groups, log2(32 / group_lanes) of them.
-template <class T>
-__device__ __forceinline__ T warp_max_of_groups(T v, int group_lanes) {
-    for (int offset = 16; offset >= group_lanes; offset >>= 1)
-        v = max_ignoring_nan(v, __shfl_xor_sync(kFullMask, v, offset));
-    return v;
-}
-
 template <class T, int Size>
 __device__ __forceinline__ LsePartial<T> chunk_lse(const T (&v)[Size], int count) {
     T m = neg_inf<T>();
@@ -116,11 +106,10 @@ struct ChainParams {
     View1<T> score_out;      // the caller's scores, optional
 };
 
-// Shared memory: vec[2][N], warp maxima [2][32], reduction scratch [2][32], warp maxima of the
-// column scales [2][32], the linear vector [2][N] of T; [32] of int.
+// Shared memory: vec[2][N], warp maxima [2][32], reduction scratch [2][32] of T, [32] of int.
 template <class T>
 std::size_t chain_smem(index_t n) {
-    return static_cast<std::size_t>(4 * n + 192) * sizeof(T) + 32 * sizeof(int);
+    return static_cast<std::size_t>(2 * n + 128) * sizeof(T) + 32 * sizeof(int);
 }
 
 // The matrix terms one thread reduces: M_t[x, out] (forward) or M_t[out, x] (backward) for
@@ -159,9 +148,7 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
     T *vec = reinterpret_cast<T *>(smem_raw);
     T *wmax = vec + 2 * n;        // [2][32]
     T *red = wmax + 64;           // [2][32]
-    T *cslot = red + 64;          // [2][32] linear path: per-warp maxima of the column scales
-    T *lvec = cslot + 64;         // [2][N] linear path: exp(vec - the step's scale)
-    int *red_i = reinterpret_cast<int *>(lvec + 2 * n);
+    int *red_i = reinterpret_cast<int *>(red + 64);
     const int tid = threadIdx.x, nthreads = blockDim.x, lane = tid & 31, warp = tid >> 5;
     const int nwarps = (nthreads + 31) >> 5;
     const int lanes = p.lanes, r = tid & (lanes - 1), group = tid / lanes, groups = nthreads / lanes;
@@ -203,10 +190,8 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
 
     // The end of chain step s: the block maximum of the new vector (per-warp maxima through
     // parity-double-buffered slots, one barrier), its shift into the float64 offset, the store.
-    // Every lane of a group holds the same values (butterfly merges), so the warp maximum needs
-    // only the shuffles across groups.
     auto end_step = [&](index_t s, T thread_max, const T *nxt) {
-        thread_max = warp_max_of_groups(thread_max, lanes);
+        thread_max = warp_max(thread_max);
         if (lane == 0) wmax[(s & 1) * 32 + warp] = thread_max;
         __syncthreads();
         shift = shift_from(static_cast<int>(s & 1));
@@ -335,9 +320,11 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
                     if (active) dst[0] = m.emission(b, t, out);
                 }
             };
-            // The log-domain terms of chain step s from the current vector and the step's buffer.
-            auto log_terms = [&](index_t s, const T (&src)[kLeanTerms], T (&v)[kLeanTerms]) {
+            auto lean_step = [&](index_t s, const T (&src)[kLeanTerms]) {
                 const T *cur = vec + ((s - 1) & 1) * n;
+                T *nxt = vec + (s & 1) * n;
+                const index_t t = Backward ? length - s : s;
+                T v[kLeanTerms];
 #pragma unroll
                 for (int k = 0; k < kLeanTerms; ++k) {
                     // Clamped so that padded terms read a valid slot; their value is replaced.
@@ -349,33 +336,19 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
                     const T term = Backward ? mat + (em + c) : c + mat;
                     v[k] = k < count ? term : neg_inf<T>();
                 }
-            };
-            // LOG: the log-sum-exp of the group's terms (+ the factored forward's emission).
-            auto log_value = [&](index_t s, const T (&src)[kLeanTerms]) {
-                T v[kLeanTerms];
-                log_terms(s, src, v);
-                LsePartial<T> part = chunk_lse(v, kLeanTerms);
-                for (int o = 1; o < lanes; o <<= 1) part = lse_merge(part, shfl_xor(part, o));
-                T raw = lse_value(part);
-                if (!Backward) raw = raw + ((kFactored && active) ? src[0] : T(0));
-                return raw;
-            };
-            auto lean_step = [&](index_t s, const T (&src)[kLeanTerms]) {
-                T *nxt = vec + (s & 1) * n;
-                const index_t t = Backward ? length - s : s;
                 T raw;
                 int arg = -1;
                 if constexpr (Max) {
-                    T v[kLeanTerms];
-                    log_terms(s, src, v);
                     T best = neg_inf<T>();
                     chunk_max(v, kLeanTerms, r, lanes, best, arg);
                     for (int o = 1; o < lanes; o <<= 1) shfl_arg_merge(best, arg, o);
                     raw = best;
-                    if (!Backward) raw = raw + ((kFactored && active) ? src[0] : T(0));
                 } else {
-                    raw = log_value(s, src);
+                    LsePartial<T> part = chunk_lse(v, kLeanTerms);
+                    for (int o = 1; o < lanes; o <<= 1) part = lse_merge(part, shfl_xor(part, o));
+                    raw = lse_value(part);
                 }
+                if (!Backward) raw = raw + ((kFactored && active) ? src[0] : T(0));
                 if (active && r == 0) {
                     nxt[out] = raw;
                     if (Max && p.bp) p.bp[(base + t) * n + out] = arg;
@@ -384,102 +357,12 @@ __device__ __forceinline__ void chain_body(const ChainParams<T> &p, index_t b) {
             };
 #pragma unroll
             for (int d = 0; d < kDepth; ++d) load(1 + d, buf[d]);
-            // float64 keeps the log-domain step: the linear step's second factor buffer would
-            // take the pair kernel past 255 registers (measured: 8 bytes of spills).
-            constexpr bool kLinear = !Max && sizeof(T) == 4;
-            if constexpr (kLinear) {
-                // LOG: the linear-domain step (see linear_step_value in hmm.h). Step s's factors
-                // E[k] = exp(P[k] - c) with P the group's log terms without the vector (edge: M_t;
-                // factored: transition, + the term's emission backward) and c their maximum over
-                // the group, and the block maximum of c (+ the forward's emission) as the scale
-                // of the next linear vector, are prepared during step s - 1 (off the critical
-                // path; the maxima go through parity slots read after that step's barrier).
-                // Critical path: one FMA per term, the group's sum shuffles, one log.
-                T fac[2][kLeanTerms];  // E of the steps of parity 0 / 1
-                T col[2], post[2];     // c (finite part) and the emission added after the sum
+            for (index_t s = 1; s < length; s += kDepth) {
 #pragma unroll
-                for (int k = 0; k < kLeanTerms; ++k) fac[0][k] = fac[1][k] = T(0);
-                col[0] = col[1] = post[0] = post[1] = T(0);
-                auto prepare = [&](index_t q, const T (&src)[kLeanTerms], T (&e)[kLeanTerms], T &c_out, T &post_out) {
-                    T pot[kLeanTerms];
-                    T c = neg_inf<T>();
-#pragma unroll
-                    for (int k = 0; k < kLeanTerms; ++k) {
-                        const T mat = kFactored ? fixed[k] : src[k];
-                        pot[k] = k < count ? ((kFactored && Backward) ? mat + src[k] : mat) : neg_inf<T>();
-                        c = max_ignoring_nan(c, pot[k]);
-                    }
-                    for (int o = 1; o < lanes; o <<= 1) c = max_ignoring_nan(c, __shfl_xor_sync(kFullMask, c, o));
-                    c_out = finite_or_zero(c);
-#pragma unroll
-                    for (int k = 0; k < kLeanTerms; ++k) e[k] = std::exp(pot[k] - c_out);
-                    post_out = (!Backward && kFactored && active) ? src[0] : T(0);
-                    const T top = warp_max_of_groups(active ? c + post_out : neg_inf<T>(), lanes);
-                    if (lane == 0) cslot[(q & 1) * 32 + warp] = top;
-                };
-                auto scale_of = [&](index_t q) {
-                    T mx = neg_inf<T>();
-                    for (int w = 0; w < nwarps; ++w) mx = max_ignoring_nan(mx, cslot[(q & 1) * 32 + w]);
-                    return finite_or_zero(mx);
-                };
-                // The linear copy of the start vector at scale `shift`, and step 1's factors.
-                for (index_t j = tid; j < n; j += nthreads) lvec[j] = std::exp(vec[j] - shift);
-                if (1 < length) prepare(1, buf[0], fac[1], col[1], post[1]);
-                __syncthreads();
-                T scale = shift;  // lvec of the current vector = exp(vec - scale)
-                auto linear_step = [&](index_t s, const T (&src)[kLeanTerms], const T (&e)[kLeanTerms], T c_out,
-                                       T post_out, const T (&next_src)[kLeanTerms], T (&next_e)[kLeanTerms],
-                                       T &next_col, T &next_post) {
-                    const T *lcur = lvec + ((s - 1) & 1) * n;
-                    T *nxt = vec + (s & 1) * n;
-                    T *lnxt = lvec + (s & 1) * n;
-                    const T next_scale = scale_of(s);
-                    const T rescale = scale - shift;
-                    // Four independent FMA chains (k mod 4), then their sum: a quarter of the latency.
-                    T acc[4] = {T(0), T(0), T(0), T(0)};
-#pragma unroll
-                    for (int k = 0; k < kLeanTerms; ++k) {
-                        const index_t x = min(r + static_cast<index_t>(k) * lanes, n - 1);
-                        acc[k % 4] = lcur[x] * e[k] + acc[k % 4];
-                    }
-                    T sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-                    for (int o = 1; o < lanes; o <<= 1) sum += __shfl_xor_sync(kFullMask, sum, o);
-                    const bool usable = !active || linear_sum_usable(sum, post_out);
-                    T raw = linear_step_value(c_out, sum, rescale, post_out);
-                    T lin = sum * std::exp(rescale + (c_out + post_out) - next_scale);
-                    if (__any_sync(kFullMask, !usable)) {  // warp-uniform: log_value shuffles
-                        const T exact = log_value(s, src);
-                        if (!usable) {
-                            raw = exact;
-                            lin = std::exp(exact - next_scale);
-                        }
-                    }
-                    if (active && r == 0) {
-                        nxt[out] = raw;
-                        lnxt[out] = lin;
-                    }
-                    if (s + 1 < length) prepare(s + 1, next_src, next_e, next_col, next_post);  // uniform
-                    end_step(s, active ? raw : neg_inf<T>(), nxt);
-                    scale = next_scale;
-                };
-                for (index_t s = 1; s < length; s += kDepth) {
-#pragma unroll
-                    for (int d = 0; d < kDepth; ++d) {
-                        if (s + d < length) {  // uniform across the block; s + d has the parity of 1 + d
-                            linear_step(s + d, buf[d], fac[(1 + d) & 1], col[(1 + d) & 1], post[(1 + d) & 1],
-                                        buf[(d + 1) % kDepth], fac[d & 1], col[d & 1], post[d & 1]);
-                            load(s + d + kDepth, buf[d]);
-                        }
-                    }
-                }
-            } else {
-                for (index_t s = 1; s < length; s += kDepth) {
-#pragma unroll
-                    for (int d = 0; d < kDepth; ++d) {
-                        if (s + d < length) {  // uniform across the block
-                            lean_step(s + d, buf[d]);
-                            load(s + d + kDepth, buf[d]);
-                        }
+                for (int d = 0; d < kDepth; ++d) {
+                    if (s + d < length) {  // uniform across the block
+                        lean_step(s + d, buf[d]);
+                        load(s + d + kDepth, buf[d]);
                     }
                 }
             }
