@@ -10,8 +10,9 @@ in the Store mode both directions' store blocks are counted, only one runs per b
 counts of the instructions that matter (native/src/ctc/NOTES.md, "Instruction counts")."""
 import collections
 import re
-import subprocess
 import sys
+
+from sass_functions import kernels
 
 LINE = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
 BRANCH = re.compile(r"(?:@!?U?P\w+\s+)?BRA(?:\.\w+)*\s+(?:`\()?(?:\.L_x_\d+|0x([0-9a-f]+))")
@@ -46,11 +47,7 @@ def opcode(text):
 
 def main():
     text = sys.stdin.read()
-    for chunk in re.split(r"\n\s+Function : ", text)[1:]:
-        name = chunk.split("\n", 1)[0].strip()
-        if "chain_kernel" not in name:
-            continue
-        pretty = subprocess.run(["c++filt", name], capture_output=True, text=True).stdout.strip() or name
+    for pretty, chunk in kernels(text, "chain_kernel"):
         pretty = re.sub(r"sk::ctc::\(anonymous namespace\)::", "", pretty)
         instrs = [(int(m.group(1), 16), m.group(2)) for m in LINE.finditer(chunk)]
         loop = loop_of(instrs)

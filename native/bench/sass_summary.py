@@ -5,15 +5,12 @@ For each gemm_kernel instantiation: registers are in the ptxas report; here the 
 instructions that matter for the inner loop (FFMA, FADD, FMNMX, FSETP, FSEL, SEL, DFMA, LDS.128,
 LDGSTS = cp.async) and of local-memory traffic (STL/LDL: spills)."""
 import re
-import subprocess
 import sys
 
+from sass_functions import kernels
+
 text = sys.stdin.read()
-for chunk in re.split(r"\n\s+Function : ", text)[1:]:
-    name = chunk.split("\n", 1)[0].strip()
-    if "gemm_kernel" not in name:
-        continue
-    pretty = subprocess.run(["c++filt", name], capture_output=True, text=True).stdout.strip() or name
+for pretty, chunk in kernels(text, "gemm_kernel"):
     config = re.search(r"TileConfig<([^>]*)>", pretty)
     step = re.search(r"(FmaStep|SelectStep|SelectIndexStep|SelectIndexPredicatedStep)<[^>]*>", pretty)
     epilogue = re.search(r"(\w+Epilogue|PlainStore)", pretty)
